@@ -1,0 +1,5 @@
+import sys
+
+from cebench.cli import main
+
+sys.exit(main())

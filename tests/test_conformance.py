@@ -1,0 +1,245 @@
+"""torch against the reference: the grid, golden values, edges, bad input, `cebench check`."""
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cebench import conformance, reference
+
+REPO = Path(__file__).resolve().parents[1]
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture(scope="module")
+def cpu_grid():
+    with conformance.single_cpu_thread():
+        return [conformance.run_grid_case(c) for c in conformance.grid_cases(["cpu"])]
+
+
+def test_cpu_grid_matches_the_reference(cpu_grid):
+    broken = [f"{r.name} {r.dtype}: {r.verdict} {r.note}" for r in cpu_grid if r.rule_broken]
+    assert not broken, "\n".join(broken[:20])
+    matched = [r for r in cpu_grid if r.verdict == "matches"]
+    # every non-skipped case ran and compared loss and gradient
+    assert len(matched) + sum(r.verdict == "skipped" for r in cpu_grid) == len(cpu_grid)
+    assert len(matched) > 1000
+    assert all(r.loss_rel_error is not None and r.grad_rel_error is not None for r in matched)
+
+
+def test_grid_covers_every_rank_dtype_and_target_kind(cpu_grid):
+    matched = {(r.dtype, r.name.split()[0], r.name.split()[1]) for r in cpu_grid
+               if r.verdict == "matches"}
+    for dtype in conformance.DTYPES:
+        for kind in conformance.TARGET_KINDS:
+            for rank in conformance.RANKS:
+                assert (dtype, kind, f"{rank}-D") in matched
+
+
+def test_invalid_grid_combinations_are_skipped_with_a_reason(cpu_grid):
+    skipped = [r for r in cpu_grid if r.verdict == "skipped"]
+    assert skipped and all(r.note for r in skipped)
+    assert all(("prob" in r.name and "ignored=none" not in r.name) or "1-D" in r.name
+               for r in skipped)
+
+
+def test_grid_is_deterministic():
+    case = next(conformance.grid_cases(["cpu"]))
+    first, second = conformance.grid_inputs(case), conformance.grid_inputs(case)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+
+
+def test_zero_class_weighting_tiles_the_article_vector():
+    weight = conformance.class_weights("zero_class", 8, torch.Generator())
+    assert weight.tolist() == pytest.approx(
+        list(conformance.SEED_CLASS_WEIGHTS) + list(conformance.SEED_CLASS_WEIGHTS[:2]), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("case", conformance.GOLDEN_CASES, ids=lambda c: c.name)
+def test_golden_values_from_torch_and_reference(case):
+    logits, target, weight = conformance.golden_inputs(case)
+    kwargs = {"ignore_index": case.ignore_index}
+    assert round(float(F.cross_entropy(logits, target, weight, **kwargs)), 4) == \
+        case.expected_loss_4dp
+    assert round(float(reference.cross_entropy(logits, target, weight, **kwargs)), 4) == \
+        case.expected_loss_4dp
+    result = conformance.run_golden_case(case, "cpu")
+    assert result.verdict == "matches" and not result.rule_broken
+
+
+def test_golden_case_with_a_wrong_expectation_breaks_a_rule():
+    wrong = conformance.GOLDEN_CASES[1].__class__(
+        **{**conformance.GOLDEN_CASES[1].__dict__, "expected_loss_4dp": 2.4113}
+    )
+    result = conformance.run_golden_case(wrong, "cpu")
+    assert result.verdict == "differs" and result.rule_broken
+
+
+def test_edges_are_recorded_with_a_verdict_and_never_break_a_rule():
+    results = [conformance.run_edge_case(c, "cpu") for c in conformance.EDGE_CASES]
+    assert all(r.verdict in ("matches", "differs", "raises") for r in results)
+    assert not any(r.rule_broken for r in results)
+    by_name = {r.name: r for r in results}
+    # the reference's own answers for the edges (torch's are recorded, not asserted)
+    assert math.isnan(by_name["all targets ignored, 'mean'"].reference_loss)
+    assert math.isnan(by_name["all selected weights zero, 'mean'"].reference_loss)
+    assert by_name["1-D input, ignored target, 'sum'"].reference_loss == 0.0
+    fp16 = by_name["fp16 (1,2,300,300), unit weight, 'mean' (>65504 targets)"]
+    assert 0.05 < fp16.reference_loss < 0.2
+
+
+def test_soft_target_edge_reference_uses_positions_not_weight_sum():
+    case = next(c for c in conformance.EDGE_CASES if "prob targets" in c.name)
+    logits, target, weight, kwargs = case.build(torch.Generator().manual_seed(0))
+    total = reference.cross_entropy(logits, target, weight, reduction="sum")
+    mean = reference.cross_entropy(logits, target, weight, reduction="mean")
+    assert float(mean) == pytest.approx(float(total) / logits.shape[0], rel=1e-12)
+
+
+def test_bad_input_is_rejected_by_the_reference_and_torch_outcome_recorded():
+    results = [conformance.run_bad_input_case(c, "cpu") for c in conformance.BAD_INPUT_CASES]
+    ran = [r for r in results if r.verdict != "skipped"]
+    assert len(ran) >= 9
+    assert not any(r.rule_broken for r in results)
+    for r in ran:
+        assert r.reference_error and r.reference_error.startswith("ValueError: ")
+        if r.verdict == "raises":
+            assert r.torch_error
+        else:
+            assert r.verdict == "accepts" and r.torch_loss is not None
+    by_name = {r.name: r for r in results}
+    assert by_name["weight of wrong length (C-1)"].verdict == "raises"
+    assert by_name["prob targets with ignore_index=255"].verdict == "raises"
+
+
+def test_compare_treats_nan_as_equal_and_flags_differences():
+    tol = conformance.Tolerance(rtol=1e-3, atol=0.0)
+    nan = torch.tensor([1.0, float("nan")])
+    assert conformance.compare(nan, nan.double(), tol).within_tolerance
+    off = conformance.compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.1]), tol)
+    assert not off.within_tolerance
+    assert off.torch_value == 2.0 and off.reference_value == pytest.approx(2.1)
+    assert off.rel_error == pytest.approx(0.1 / 2.1)
+    assert not conformance.compare(torch.tensor(0.0), torch.tensor(float("nan")), tol)\
+        .within_tolerance
+
+
+@pytest.mark.parametrize("dtype", conformance.ACCURACY_DTYPES)
+def test_accuracy_relative_error_is_small_and_positive(dtype):
+    for quantity in ("loss", "grad"):
+        error = conformance.accuracy_relative_error(dtype, "none", "random", "cpu", quantity)
+        assert 0.0 < error < 0.02
+
+
+def test_accuracy_rejects_unknown_dtype():
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        conformance.accuracy_relative_error("float8", "mean", "none", "cpu")
+
+
+def test_asv_accuracy_params_come_from_conformance():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_accuracy
+    finally:
+        sys.path.pop(0)
+    assert bench_accuracy.Accuracy.params == (
+        list(conformance.ACCURACY_DTYPES), ["none", "mean", "sum"], ["none", "random"]
+    )
+    value = bench_accuracy.Accuracy().track_loss_relative_error("bfloat16", "mean", "random")
+    assert isinstance(value, float) and 0.0 < value < 0.05
+
+
+def test_semantics_doc_is_generated_from_the_reference():
+    committed = (REPO / "docs" / "semantics.md").read_text()
+    assert committed == conformance.render_semantics_doc(), (
+        "docs/semantics.md is stale: run `python -m cebench.conformance --write-doc`"
+    )
+
+
+def test_numbers_quoted_in_the_doc_are_what_torch_computes():
+    doc = (REPO / "docs" / "semantics.md").read_text()
+    quoted = [float(v) for v in re.findall(r"= \*\*(\d+\.\d{4})\*\*", doc)]
+    assert len(quoted) == len(conformance.GOLDEN_CASES)
+    for value, case in zip(quoted, conformance.GOLDEN_CASES, strict=True):
+        logits, target, weight = conformance.golden_inputs(case)
+        torch_mean = F.cross_entropy(logits, target, weight, ignore_index=case.ignore_index)
+        assert round(float(torch_mean), 4) == value == case.expected_loss_4dp
+    assert "(1·1.0986 + 2·1.8620) / (1 + 2) = **1.6075**" in doc
+
+
+def test_check_command_returns_1_when_a_rule_is_broken(monkeypatch, capsys):
+    real = conformance.run_all
+
+    def with_a_broken_case(devices):
+        results = real(devices)
+        results[0].rule_broken = True
+        return results
+
+    monkeypatch.setattr(conformance, "run_all", with_a_broken_case)
+    args = argparse.Namespace(device="cpu", all=False, json=None)
+    assert conformance.run_check_command(args) == 1
+    assert "RULE BROKEN" in capsys.readouterr().out
+
+
+def run_cli(*args):
+    """`python -m cebench.cli check ARGS`."""
+    return subprocess.run([sys.executable, "-m", "cebench.cli", "check", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+def run_entry_point(*args):
+    """`cebench check ARGS` as the installed console script runs it (cebench.cli:main).
+
+    Not `python -m cebench.cli`: there cli.py runs as __main__, so the UsageError it
+    catches is not the cebench.cli.UsageError that subcommands raise.
+    """
+    launcher = "import sys; from cebench.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", launcher, "check", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+def test_check_end_to_end_writes_json_and_exits_0(tmp_path):
+    out = tmp_path / "check.json"
+    proc = run_cli("--device", "cpu", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert "0 broken rules" in proc.stdout and "golden" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["torch_version"] == torch.__version__
+    assert list(report["devices"]) == ["cpu"]
+    assert report["summary"]["rules_broken"] == 0
+    kinds = {case["kind"] for case in report["cases"]}
+    assert kinds == {"golden", "grid", "edge", "bad_input"}
+    golden = [c for c in report["cases"] if c["kind"] == "golden"]
+    assert [round(c["torch_loss"], 4) for c in golden] == [1.4803, 1.6075, 1.5472]
+    assert any(c["torch_loss"] == "nan" for c in report["cases"])  # strict-JSON NaN
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
+def test_check_device_cuda_without_cuda_is_a_usage_error():
+    proc = run_entry_point("--device", "cuda")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "CUDA is not available" in proc.stderr
+
+
+def test_check_rejects_unknown_device():
+    assert run_cli("--device", "tpu").returncode == 2
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_grid_golden_and_edges():
+    report = conformance.check(["cuda"])
+    broken = [f"{c.kind} {c.name} {c.dtype}: {c.verdict} {c.note}" for c in report.broken]
+    assert not broken, "\n".join(broken[:20])
+    golden = [c for c in report.cases if c.kind == "golden"]
+    assert [round(c.torch_loss, 4) for c in golden] == [1.4803, 1.6075, 1.5472]
+    wrong_device = [c for c in report.cases if "weight on cpu, input on cuda" in c.name]
+    assert wrong_device and all(c.reference_error for c in wrong_device)

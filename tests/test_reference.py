@@ -1,0 +1,212 @@
+"""The float64 reference on its own terms: hand-computed cases, then agreement with torch."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cebench import reference
+
+# A 2×3 example worked by hand below with math.log/math.exp.
+LOGITS = [[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]
+TARGET = [1, 0]
+WEIGHT = [0.5, 2.0, 4.0]
+
+
+def neg_log_prob(row, y):
+    return math.log(sum(math.exp(v) for v in row)) - row[y]
+
+
+def probs(row):
+    total = sum(math.exp(v) for v in row)
+    return [math.exp(v) / total for v in row]
+
+
+def logits64(values=LOGITS):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_unweighted_reductions_by_hand():
+    losses = [neg_log_prob(LOGITS[i], TARGET[i]) for i in range(2)]
+    target = torch.tensor(TARGET)
+    none = reference.cross_entropy(logits64(), target, reduction="none")
+    assert none.tolist() == pytest.approx(losses, abs=1e-12)
+    assert float(reference.cross_entropy(logits64(), target, reduction="sum")) == pytest.approx(
+        sum(losses), abs=1e-12
+    )
+    assert float(reference.cross_entropy(logits64(), target)) == pytest.approx(
+        sum(losses) / 2, abs=1e-12
+    )
+
+
+def test_weighted_mean_divides_by_sum_of_target_weights():
+    target, weight = torch.tensor(TARGET), torch.tensor(WEIGHT, dtype=torch.float64)
+    w0, w1 = WEIGHT[TARGET[0]], WEIGHT[TARGET[1]]  # 2.0 and 0.5
+    l0, l1 = neg_log_prob(LOGITS[0], TARGET[0]), neg_log_prob(LOGITS[1], TARGET[1])
+    expected_mean = (w0 * l0 + w1 * l1) / (w0 + w1)
+    got = float(reference.cross_entropy(logits64(), target, weight))
+    assert got == pytest.approx(expected_mean, abs=1e-12)
+    assert got != pytest.approx((w0 * l0 + w1 * l1) / 2, abs=1e-3)  # not divided by N
+    none = reference.cross_entropy(logits64(), target, weight, reduction="none")
+    assert none.tolist() == pytest.approx([w0 * l0, w1 * l1], abs=1e-12)
+
+
+def test_ignored_target_contributes_zero_and_leaves_the_denominator():
+    target = torch.tensor([1, 255])
+    weight = torch.tensor(WEIGHT, dtype=torch.float64)
+    none = reference.cross_entropy(logits64(), target, weight, ignore_index=255, reduction="none")
+    assert none.tolist() == pytest.approx([2.0 * neg_log_prob(LOGITS[0], 1), 0.0], abs=1e-12)
+    mean = float(reference.cross_entropy(logits64(), target, weight, ignore_index=255))
+    assert mean == pytest.approx(neg_log_prob(LOGITS[0], 1), abs=1e-12)  # (2·l0)/2
+
+
+def test_nothing_selected_under_mean_is_nan_and_sum_is_zero():
+    all_ignored = torch.tensor([-100, -100])
+    assert math.isnan(float(reference.cross_entropy(logits64(), all_ignored)))
+    assert float(reference.cross_entropy(logits64(), all_ignored, reduction="sum")) == 0.0
+    zero_weight = torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
+    assert math.isnan(float(reference.cross_entropy(logits64(), torch.tensor([0, 0]), zero_weight)))
+
+
+def test_label_smoothing_with_weight_and_ignored_target_by_hand():
+    eps, num_classes = 0.1, 3
+    target = torch.tensor([1, -100])
+    weight = torch.tensor(WEIGHT, dtype=torch.float64)
+    row = LOGITS[0]
+    nll = WEIGHT[1] * neg_log_prob(row, 1)
+    smooth = sum(WEIGHT[c] * neg_log_prob(row, c) for c in range(num_classes))
+    element = (1 - eps) * nll + eps / num_classes * smooth
+    none = reference.cross_entropy(logits64(), target, weight, reduction="none",
+                                   label_smoothing=eps)
+    assert none.tolist() == pytest.approx([element, 0.0], abs=1e-12)
+    mean = float(reference.cross_entropy(logits64(), target, weight, label_smoothing=eps))
+    assert mean == pytest.approx(element / WEIGHT[1], abs=1e-12)  # both terms over Σ w[y]
+
+
+def test_soft_target_mean_divides_by_positions_not_weights():
+    soft = [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]
+    per_row = [
+        -sum(WEIGHT[c] * soft[i][c] * math.log(probs(LOGITS[i])[c]) for c in range(3))
+        for i in range(2)
+    ]
+    target = torch.tensor(soft, dtype=torch.float64)
+    weight = torch.tensor(WEIGHT, dtype=torch.float64)
+    none = reference.cross_entropy(logits64(), target, weight, reduction="none")
+    assert none.tolist() == pytest.approx(per_row, abs=1e-12)
+    mean = float(reference.cross_entropy(logits64(), target, weight))
+    assert mean == pytest.approx(sum(per_row) / 2, abs=1e-12)
+
+
+def test_soft_target_label_smoothing_mixes_in_uniform():
+    soft = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    eps = 0.3
+    mixed = soft * (1 - eps) + eps / 3
+    smoothed = reference.cross_entropy(logits64(), soft, reduction="none", label_smoothing=eps)
+    explicit = reference.cross_entropy(logits64(), mixed, reduction="none")
+    assert smoothed.tolist() == pytest.approx(explicit.tolist(), abs=1e-12)
+
+
+def test_spatial_input_counts_every_position():
+    # (N=1, C=3, d=2): the same as two rows of a (2, 3) input.
+    spatial = logits64().T.unsqueeze(0)  # (1, 3, 2)
+    target = torch.tensor([TARGET])
+    weight = torch.tensor(WEIGHT, dtype=torch.float64)
+    assert float(reference.cross_entropy(spatial, target, weight)) == pytest.approx(
+        float(reference.cross_entropy(logits64(), torch.tensor(TARGET), weight)), abs=1e-12
+    )
+
+
+def test_one_dimensional_input():
+    got = float(reference.cross_entropy(torch.tensor(LOGITS[1], dtype=torch.float64),
+                                        torch.tensor(2)))
+    assert got == pytest.approx(neg_log_prob(LOGITS[1], 2), abs=1e-12)
+
+
+def test_gradient_is_weighted_softmax_minus_one_hot_over_weight_sum():
+    target, weight = torch.tensor(TARGET), torch.tensor(WEIGHT, dtype=torch.float64)
+    loss, grad = reference.loss_and_grad(logits64(), target, weight)
+    total = WEIGHT[TARGET[0]] + WEIGHT[TARGET[1]]
+    for i in range(2):
+        w = WEIGHT[TARGET[i]]
+        expected = [w * (p - (c == TARGET[i])) / total for c, p in enumerate(probs(LOGITS[i]))]
+        assert grad[i].tolist() == pytest.approx(expected, abs=1e-12)
+    assert loss.dtype == grad.dtype == torch.float64
+
+
+def test_low_precision_input_is_upcast_exactly():
+    half = torch.tensor(LOGITS, dtype=torch.float16)
+    weight = torch.tensor(WEIGHT, dtype=torch.float16)
+    loss, grad = reference.loss_and_grad(half, torch.tensor(TARGET), weight)
+    assert grad.dtype == torch.float64 and grad.shape == half.shape
+    assert float(loss) == float(reference.cross_entropy(half.double(), torch.tensor(TARGET),
+                                                        weight.double()))
+
+
+@pytest.mark.parametrize(
+    "logits, target, weight, kwargs, message",
+    [
+        ((4, 5), [0, 1, 2, 3], torch.ones(4), {}, "1-D with one entry per class"),
+        ((4, 5), [0, 1, 2, 3], torch.ones(1, 5), {}, "1-D with one entry per class"),
+        ((4, 5), [0, 1, 2, 3], torch.ones(5, dtype=torch.float64), {}, "dtype"),
+        ((4, 5), [0, 1, 2, 5], None, {}, "target 5 is out of range"),
+        ((4, 5), [0, 1, 2, -1], None, {}, "target -1 is out of range"),
+        ((4, 5), [0, 1, 2], None, {}, "does not fit input shape"),
+        ((4, 5), "soft", None, {"ignore_index": 0}, "not supported with probability targets"),
+        ((4, 5), [0, 1, 2, 3], None, {"reduction": "avg"}, "reduction must be one of"),
+        ((4, 5), [0, 1, 2, 3], None, {"label_smoothing": 1.5}, "label_smoothing"),
+        ((4, 5), [0, 1, 2, 3], None, {"label_smoothing": -0.1}, "label_smoothing"),
+        ((4, 5), "int-soft", None, {}, "must be floating point"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(logits, target, weight, kwargs, message):
+    x = torch.zeros(logits)
+    if target == "soft":
+        target = torch.full(logits, 0.2)
+    elif target == "int-soft":
+        target = torch.zeros(logits, dtype=torch.long)
+    else:
+        target = torch.tensor(target)
+    with pytest.raises(ValueError, match=message) as info:
+        reference.cross_entropy(x, target, weight, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_negative_ignore_index_is_accepted_with_soft_targets():
+    # torch only rejects ignore_index >= 0 for probability targets; so does the reference.
+    soft = torch.full((2, 3), 1 / 3, dtype=torch.float64)
+    assert math.isfinite(float(reference.cross_entropy(logits64(), soft, ignore_index=-1)))
+
+
+def test_reference_never_calls_torch_cross_entropy_kernels(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the reference must not call torch's loss kernels")
+
+    for module, name in [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"),
+                         (torch, "log_softmax"), (torch.Tensor, "log_softmax")]:
+        monkeypatch.setattr(module, name, forbidden)
+    weight = torch.tensor(WEIGHT, dtype=torch.float64)
+    reference.loss_and_grad(logits64(), torch.tensor(TARGET), weight, label_smoothing=0.1)
+    reference.loss_and_grad(logits64(), torch.softmax(logits64(), 1), weight)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("shape", [(6,), (5, 6), (2, 6, 3), (2, 6, 2, 3), (2, 6, 1, 2, 2)])
+def test_agrees_with_torch_in_float64(reduction, label_smoothing, shape):
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=generator, dtype=torch.float64)
+    weight = torch.rand(6, generator=generator, dtype=torch.float64) + 0.1
+    class_dim = 0 if len(shape) == 1 else 1
+    index = torch.randint(0, 6, shape[:class_dim] + shape[class_dim + 1:], generator=generator)
+    if index.dim():
+        index.view(-1)[0] = -100
+    soft = torch.randn(shape, generator=generator, dtype=torch.float64).softmax(class_dim)
+    for target in (index, soft):
+        kwargs = dict(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+        leaf = x.clone().requires_grad_(True)
+        expected = F.cross_entropy(leaf, target, **kwargs)
+        expected.sum().backward()
+        loss, grad = reference.loss_and_grad(x, target, **kwargs)
+        torch.testing.assert_close(loss, expected.detach(), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad, leaf.grad, rtol=1e-12, atol=1e-12)
