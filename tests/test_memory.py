@@ -1,0 +1,148 @@
+"""The analytical memory model: hand-computed cases, torch.profiler on the CPU, CUDA allocator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cebench import memory
+from cebench.cases import Case
+from cebench.inputs import build_inputs, loss_call
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+# --- hand-computed -----------------------------------------------------------------------
+
+def test_classification_fp32_by_hand():
+    case = Case("classification")  # (8192, 1000) fp32, mean, unweighted
+    nc_bytes = 8192 * 1000 * 4
+    # forward: log-softmax + nll output (scalar) + total_weight (scalar), 512 B blocks on CUDA
+    assert memory.expected_peak_bytes(case, "forward") == nc_bytes + 512 + 512
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == nc_bytes + 4 + 4
+    # forward+backward: log-softmax (saved) + nll grad + log-softmax grad, plus the scalars
+    assert memory.expected_peak_bytes(case, "forward_backward") == 3 * nc_bytes + 2 * 512
+
+
+def test_bfloat16_halves_and_weight_adds_nothing():
+    fp32 = Case("llm-128k", weighting="random")
+    bf16 = Case("llm-128k", dtype="bfloat16", weighting="random")
+    nc = 4096 * 128256
+    assert memory.expected_peak_bytes(bf16, "forward") == nc * 2 + 1024
+    assert memory.expected_peak_bytes(fp32, "forward") == nc * 4 + 1024
+    assert memory.expected_peak_bytes(bf16, "forward_backward") == 3 * nc * 2 + 1024
+
+
+def test_autocast_adds_the_fp32_copy():
+    case = Case("llm-128k", dtype="autocast_bfloat16", weighting="random")
+    nc = 4096 * 128256
+    # fp32 weight copy (128256*4 = 513024 B, one 513024 B block) + fp32 logits + fp32 log-softmax
+    assert memory.expected_peak_bytes(case, "forward") == 513024 + 2 * nc * 4 + 1024
+    # backward in fp32: 3 NC*4 (the copy of the logits is gone by then)
+    assert memory.expected_peak_bytes(case, "forward_backward") == 513024 + 3 * nc * 4 + 1024
+
+
+def test_reduction_none_keeps_per_row_losses():
+    case = Case("segmentation", reduction="none")  # (8, 21, 512, 512)
+    nc, rows = 8 * 21 * 512 * 512, 8 * 512 * 512
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == nc * 4 + rows * 4 + 4
+
+
+def test_model_steps_balance():
+    model = memory.memory_model(Case("small", weighting="random", label_smoothing=0.1),
+                                "forward_backward", "cpu")
+    assert model.peak_bytes == max(step.live_bytes for step in model.steps)
+    assert sum(step.delta_bytes for step in model.steps) == model.steps[-1].live_bytes
+    with pytest.raises(ValueError, match="unknown pass"):
+        memory.memory_model(Case("small"), "backward")
+
+
+# --- against torch.profiler's CPU memory events ------------------------------------------
+
+CPU_CASES = [
+    Case("small"),
+    Case("small", weighting="random", reduction="none"),
+    Case("small", dtype="bfloat16", weighting="random"),
+    Case("small", dtype="autocast_bfloat16", weighting="random"),
+    Case("small", weighting="random", label_smoothing=0.1),
+    Case("small", reduction="none", label_smoothing=0.1),
+    Case("small", layout="noncontig"),
+    Case("small", layout="prob_targets", weighting="random"),
+    Case("small-seg"),
+    Case("small-seg", weighting="random", reduction="none"),
+    Case("small-seg", layout="channels_last", dtype="autocast_float16"),
+    Case("small-seg", layout="noncontig", dtype="autocast_bfloat16"),
+    Case("small-seg", layout="prob_targets", reduction="sum"),
+]
+
+
+@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
+@pytest.mark.parametrize("case", CPU_CASES, ids=lambda c: c.name)
+def test_model_matches_cpu_profiler_within_1_percent(case, pass_):
+    fn = loss_call(build_inputs(case, "cpu"), pass_)
+    fn()
+    measured = memory.profiler_peak_bytes(fn, "cpu")
+    expected = memory.expected_peak_bytes(case, pass_, "cpu")
+    assert measured > 0
+    assert abs(expected - measured) <= 0.01 * measured, (expected, measured)
+
+
+def test_profiler_events_balance_over_a_call():
+    from torch.profiler import profile
+
+    fn = loss_call(build_inputs(Case("small"), "cpu"), "forward_backward")
+    with profile(profile_memory=True) as prof:
+        fn()
+    events = memory.profiler_memory_events(prof, "cpu")
+    assert any(ev.delta_bytes == 4096 * 128 * 4 for ev in events)
+    assert memory.live_bytes_series(events)[-1][1] == 0  # every allocation freed again
+
+
+def test_allocator_peak_needs_cuda():
+    with pytest.raises(NotImplementedError, match="allocator peaks need CUDA"):
+        memory.require_cuda("cpu")
+
+
+# --- CUDA ---------------------------------------------------------------------------------
+
+GPU_CASES = [Case("classification"), Case("classification", dtype="bfloat16", weighting="random"),
+             Case("segmentation"), Case("segmentation", dtype="bfloat16", weighting="random"),
+             Case("llm-32k", dtype="autocast_bfloat16")]
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
+@pytest.mark.parametrize("case", GPU_CASES, ids=lambda c: c.name)
+def test_allocator_peak_within_5_percent_of_model(case, pass_):
+    fn = loss_call(build_inputs(case, "cuda"), pass_)
+    fn()
+    peak = memory.allocator_peak(fn)
+    expected = memory.expected_peak_bytes(case, pass_, "cuda")
+    assert abs(peak.peak_allocated_delta_bytes - expected) <= 0.05 * expected, (
+        peak.peak_allocated_delta_bytes, expected)
+    assert peak.baseline_allocated_bytes >= case.logits_bytes
+
+
+@pytest.mark.slow
+def test_model_matches_cpu_profiler_over_the_whole_small_sweep():
+    """144 small/small-seg cases x 2 passes (dtype, weight, reduction, layout, smoothing)."""
+    import itertools
+
+    worst = 0.0
+    for family, dtype, weighting, reduction, layout, smoothing in itertools.product(
+            ["small", "small-seg"], ["float32", "bfloat16", "autocast_bfloat16"],
+            ["none", "random"], ["mean", "none"],
+            ["contiguous", "noncontig", "channels_last", "prob_targets"], [0.0, 0.1]):
+        case = Case(family, dtype=dtype, weighting=weighting, reduction=reduction,
+                    layout=layout, label_smoothing=smoothing)
+        if case.invalid_reason() or (layout == "prob_targets" and smoothing):
+            continue
+        inputs = build_inputs(case, "cpu")
+        for pass_ in ("forward", "forward_backward"):
+            fn = loss_call(inputs, pass_)
+            fn()
+            measured = memory.profiler_peak_bytes(fn, "cpu")
+            expected = memory.expected_peak_bytes(case, pass_, "cpu")
+            worst = max(worst, abs(expected - measured) / measured)
+    assert worst <= 0.01, worst
