@@ -62,7 +62,7 @@ IGNORE_INDEX = -100
 SEED = 20261128
 
 #: The largest logits tensor the CPU grid runs; bigger cases are GPU-only.
-CPU_MAX_LOGITS_BYTES = 16 * 2**20
+CPU_MAX_LOGITS_BYTES = 8 * 2**20
 
 _BYTES_PER_ELEMENT = {"float32": 4, "float16": 2, "bfloat16": 2}
 

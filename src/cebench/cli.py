@@ -19,6 +19,10 @@ SUBCOMMAND_MODULES = [
     "cebench.conformance",
     "cebench.profile",
     "cebench.selfcheck",
+    "cebench.compare",
+    "cebench.notebooks",
+    "cebench.dashboard",
+    "cebench.merge",
 ]
 
 
