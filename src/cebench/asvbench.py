@@ -8,7 +8,8 @@ A subclass names a grid of :mod:`cebench.cases`; ``params`` and ``param_names`` 
 from it. ``setup`` rebuilds the case from the parameters, skips (asv's
 ``NotImplementedError``, reason printed) what this device cannot run, and takes the
 process-cached inputs. ``time_`` samples use a synchronising clock, so on CUDA a
-sample is one whole call (launch, kernel, sync).
+sample is one whole call (launch, kernel, sync). CPU cases run on
+``CEBENCH_CPU_THREADS`` torch threads (default 1; see timing.pin_cpu_threads).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class CaseBenchmark:
     def setup(self, *params):
         self.case = cases.case_from_params(self.grid, params)
         self.device = bench_device()
+        if self.device == "cpu":
+            timing.pin_cpu_threads()
         try:
             self.inputs = prepare(self.case, self.device)
         except SkipCase as exc:

@@ -1,0 +1,297 @@
+"""`cebench selfcheck`: does cebench's timer agree with other timers on the same calls?
+
+For a few cases and both passes it times one call with:
+
+* ``cebench`` — :func:`cebench.timing.measure` (cold: L2 flushed on CUDA), and on CUDA
+  also ``cebench-graph`` (the call replayed from a CUDA graph);
+* ``torch-timer`` — ``torch.utils.benchmark.Timer(...).blocked_autorange()`` with the
+  same thread count (warm loop; each sample is the mean of a block of calls);
+* ``triton`` — ``triton.testing.do_bench`` (CUDA and triton only; 256 MB flush, events);
+* ``profiler`` — CUDA only: the sum of the CUDA kernel durations ``torch.profiler``
+  records per call, with the L2 flushed before each call as cebench does (the flush
+  kernel itself excluded).
+
+It prints each method's median and relative IQR and cebench's ratio to the profiler
+(CUDA) or to torch's Timer (CPU), and the measured peak copy bandwidth. Exit status 1
+when, on CUDA, cebench is off the profiler by more than ``--tolerance`` for a call whose
+kernels take 20 µs or more; the CPU has no kernel-time reference and never fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+
+import torch
+
+from cebench import roofline, timing
+from cebench.cases import PASSES, Case, lookup
+
+DEFAULT_CASES = {
+    "cpu": ("small.contiguous.float32.mean.w-random",
+            "small-seg.contiguous.float32.mean.w-random"),
+    "cuda": ("classification.contiguous.float32.mean.w-random",
+             "llm-128k.contiguous.bfloat16.mean.w-random",
+             "segmentation.contiguous.float32.mean.w-random"),
+}
+PROFILER_MIN_KERNEL_S = 20e-6  # shorter calls are not judged (event resolution, gaps)
+
+
+@dataclasses.dataclass
+class MethodResult:
+    median_s: float
+    rel_iqr: float
+    samples: int
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Row:
+    case: str
+    pass_: str
+    methods: dict[str, MethodResult | None]
+    reference: str  # 'profiler' or 'torch-timer'
+    ratio: float | None  # cebench median / reference median
+    judged: bool
+    fidelity_miss: bool
+
+    def as_dict(self) -> dict:
+        return {"case": self.case, "pass": self.pass_, "reference": self.reference,
+                "ratio": self.ratio, "judged": self.judged, "fidelity_miss": self.fidelity_miss,
+                "methods": {k: dataclasses.asdict(v) if v else None
+                            for k, v in self.methods.items()}}
+
+
+# --- the methods ----------------------------------------------------------------------
+
+def time_cebench(fn: Callable, device: str, budget_s: float,
+                 use_cuda_graph: bool = False) -> MethodResult:
+    m = timing.measure(fn, device, budget_s=budget_s, use_cuda_graph=use_cuda_graph)
+    note = m.stop_reason
+    if m.cuda_graph_fallback:
+        note += f"; graph fallback: {m.cuda_graph_fallback}"
+    if m.throttled_dropped:
+        note += f"; {m.throttled_dropped} throttled dropped"
+    return MethodResult(m.median_s, m.rel_iqr, len(m.samples_s), note)
+
+
+def time_torch_timer(fn: Callable, min_run_time: float) -> MethodResult:
+    from torch.utils.benchmark import Timer
+
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return MethodResult(m.median, m.iqr / m.median, len(m.times),
+                        f"blocks of {m.number_per_run}")
+
+
+def time_triton(fn: Callable) -> MethodResult | None:
+    try:
+        from triton.testing import do_bench
+    except ImportError:
+        return None
+    try:
+        q1, median, q3 = do_bench(fn, quantiles=[0.25, 0.5, 0.75])  # milliseconds
+    except TypeError:  # an older do_bench without `quantiles`
+        return MethodResult(float(do_bench(fn)) / 1e3, float("nan"), 0, "do_bench (mean)")
+    return MethodResult(median / 1e3, (q3 - q1) / median, 0, "do_bench")
+
+
+def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
+    """Sum of CUDA kernel durations per call from ``torch.profiler`` (L2 flushed between)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    flush = timing._L2Flusher("cuda")
+
+    def kernels(prof) -> list:
+        return [e for e in prof.events()
+                if e.device_type == torch.autograd.DeviceType.CUDA
+                and not getattr(e, "is_user_annotation", False)]
+
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        flush()
+        torch.cuda.synchronize()
+    flush_names = {e.name for e in kernels(prof)}
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    per_call: list[float] = [0.0] * iterations
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        for _ in range(iterations):
+            flush()
+            fn()
+        torch.cuda.synchronize()
+    events = sorted(kernels(prof), key=lambda e: e.time_range.start)
+    call, excluded = -1, 0
+    for e in events:  # each call starts after its flush kernel
+        if e.name in flush_names:
+            call += 1
+            excluded += 1
+            continue
+        if 0 <= call < iterations:
+            per_call[call] += (e.time_range.end - e.time_range.start) / 1e6
+    note = "" if excluded == iterations else f"expected {iterations} flush kernels, saw {excluded}"
+    return MethodResult(timing.quantile(per_call, 0.5), timing.relative_iqr(per_call),
+                        iterations, note)
+
+
+# --- the check ------------------------------------------------------------------------
+
+def check_case(case: Case, pass_: str, device: str, *, budget_s: float, min_run_time: float,
+               tolerance: float) -> Row:
+    from cebench.inputs import loss_call, prepare
+
+    fn = loss_call(prepare(case, device), pass_)
+    methods: dict[str, MethodResult | None] = {
+        "cebench": time_cebench(fn, device, budget_s)}
+    if device == "cuda":
+        methods["cebench-graph"] = time_cebench(fn, device, budget_s, use_cuda_graph=True)
+    methods["torch-timer"] = time_torch_timer(fn, min_run_time)
+    if device == "cuda":
+        methods["triton"] = time_triton(fn)
+        methods["profiler"] = kernel_seconds_per_call(fn)
+    reference = "profiler" if device == "cuda" else "torch-timer"
+    ref = methods[reference]
+    ratio, judged, miss = judge(methods["cebench"].median_s,
+                                ref.median_s if ref else None, device, tolerance)
+    return Row(case.name, pass_, methods, reference, ratio, judged, miss)
+
+
+def judge(cebench_s: float, reference_s: float | None, device: str,
+          tolerance: float) -> tuple[float | None, bool, bool]:
+    """(cebench / reference, judged?, fidelity miss?). Only CUDA calls of >= 20 µs of
+    profiler kernel time are judged."""
+    if not reference_s or reference_s <= 0:
+        return None, False, False
+    ratio = cebench_s / reference_s
+    judged = device == "cuda" and reference_s >= PROFILER_MIN_KERNEL_S
+    return ratio, judged, judged and abs(ratio - 1.0) > tolerance
+
+
+def format_table(rows: list[Row]) -> str:
+    names = []
+    for row in rows:
+        names += [n for n in row.methods if n not in names]
+    width = max(len(f"{r.case} {r.pass_}") for r in rows)
+    head = f"{'case / pass':<{width}}  " + "  ".join(f"{n + ' median':>20}" for n in names)
+    lines = [head + f"  {'cebench/ref':>12}  verdict"]
+    for r in rows:
+        cells = []
+        for n in names:
+            res = r.methods.get(n)
+            cells.append(f"{'—':>20}" if res is None else
+                         f"{res.median_s * 1e6:>11.1f} µs ±{res.rel_iqr:>5.1%}")
+        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "—"
+        verdict = ("MISS" if r.fidelity_miss else "ok") if r.judged else "not judged"
+        lines.append(f"{r.case + ' ' + r.pass_:<{width}}  " + "  ".join(cells)
+                     + f"  {ratio + ' (' + r.reference + ')':>12}  {verdict}")
+    lines.append("± = relative IQR (IQR / median); torch-timer samples are block means.")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from cebench.cli import UsageError
+    from cebench.inputs import bench_device
+
+    device = args.device or bench_device()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda, but torch sees no CUDA device")
+    if not 0 < args.tolerance < 1:
+        raise UsageError(f"--tolerance must be between 0 and 1, not {args.tolerance}")
+    if not args.budget_s > 0 or not args.min_run_time > 0 or args.peak_mib < 0:
+        raise UsageError("--budget-s and --min-run-time must be positive, --peak-mib >= 0")
+    try:
+        cases = [lookup(name) for name in (args.case or DEFAULT_CASES[device])]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    passes = [args.pass_] if args.pass_ else list(PASSES)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, not {args.threads}")
+    threads_before = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return _run(args, device, cases, passes)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
+    from cebench.cli import UsageError
+    from cebench.environment import machine_name
+    from cebench.inputs import SkipCase
+
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+
+    rows: list[Row] = []
+    for case in cases:
+        for pass_ in passes:
+            try:
+                rows.append(check_case(case, pass_, device, budget_s=args.budget_s,
+                                       min_run_time=args.min_run_time,
+                                       tolerance=args.tolerance))
+            except SkipCase as exc:
+                print(f"skipped {case.name}: {exc}")
+    if rows:
+        print(format_table(rows))
+    if device != "cuda":
+        print("The profiler kernel-time check needs CUDA: on the CPU cebench is compared "
+              "with torch.utils.benchmark only, and nothing is judged.")
+
+    copy_bytes = args.peak_mib * 2**20 if args.peak_mib else None
+    if copy_bytes:
+        peak = roofline.measure_peak_bandwidth(device, copy_bytes)
+    else:  # the default size: measure afresh and update this machine's cache
+        peak = roofline.peak_bandwidth(device, refresh=True)
+    print(f"peak copy bandwidth ({device}): {peak.bytes_per_s / 1e9:.2f} GB/s "
+          f"(read + write of a {peak.copy_bytes / 2**20:.0f} MiB copy, "
+          f"median of {peak.samples}, relative IQR {peak.rel_iqr:.1%})")
+
+    misses = [r for r in rows if r.fidelity_miss]
+    if misses:
+        print(f"FIDELITY MISS: cebench is off the profiler by more than {args.tolerance:.1%} "
+              f"for {len(misses)} of {sum(r.judged for r in rows)} judged calls")
+    if args.json:
+        report = {
+            "device": device, "machine": machine_name(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "tolerance": args.tolerance, "rows": [r.as_dict() for r in rows],
+            "peak_bandwidth": peak.as_dict(), "fidelity_misses": len(misses),
+        }
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.json}: {exc}") from None
+    sys.stdout.flush()
+    return 1 if misses else 0
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "selfcheck", help="compare cebench's timer with torch's Timer, triton, the profiler",
+        description="Time a few cases with cebench's timer and with other timers; print "
+        "each one's median and relative spread and the peak copy bandwidth. Exit 1 if, on "
+        "CUDA, cebench is off the profiler's kernel time by more than the tolerance for "
+        "calls of 20 µs and longer.",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--tolerance", type=float, default=0.03,
+                        help="allowed relative difference from the profiler (default 0.03)")
+    parser.add_argument("--case", action="append", metavar="NAME",
+                        help="a case name from `cebench cases` (repeatable; default: a few)")
+    parser.add_argument("--pass", dest="pass_", choices=PASSES, help="only one pass")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the bench device")
+    parser.add_argument("--budget-s", type=float, default=1.0,
+                        help="cebench's time budget per measurement (default 1)")
+    parser.add_argument("--min-run-time", type=float, default=0.2,
+                        help="torch Timer's blocked_autorange min_run_time (default 0.2)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads for every method (default: torch's)")
+    parser.add_argument("--peak-mib", type=int, default=0,
+                        help="size of the peak-bandwidth copy in MiB (default: 256 on the "
+                        "CPU, 1024 on CUDA, and the result updates the per-machine cache)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,205 @@
+"""cebench.roofline: the bytes models on hand-computed cases, the model against torch's
+own op sequence (profiler, CPU), and the per-machine peak-bandwidth cache."""
+
+import json
+
+import pytest
+
+from cebench import roofline
+from cebench.cases import Case
+
+N, C = 4096, 128  # the "small" family
+L32 = N * C * 4
+
+
+def _fake_peak(device, bytes_per_s=1e10):
+    return roofline.PeakBandwidth(device=device, machine="test-machine",
+                                  bytes_per_s=bytes_per_s, copy_bytes=1 << 20, median_s=1e-4,
+                                  rel_iqr=0.01, samples=10, torch_version="x",
+                                  measured_at="2026-01-01T00:00:00+00:00")
+
+
+# --- minimum bytes --------------------------------------------------------------------
+
+def test_minimum_bytes_forward_hand_computed():
+    # read logits + int64 targets, write one fp32 loss
+    assert roofline.minimum_bytes(Case("small"), "forward") == L32 + N * 8 + 4
+    # + the weight (C fp32)
+    assert roofline.minimum_bytes(Case("small", weighting="random"), "forward") == \
+        L32 + N * 8 + C * 4 + 4
+    # reduction 'none' writes N losses
+    assert roofline.minimum_bytes(Case("small", reduction="none"), "forward") == \
+        L32 + N * 8 + N * 4
+
+
+def test_minimum_bytes_forward_backward_adds_the_gradient():
+    case = Case("small", weighting="random")
+    assert roofline.minimum_bytes(case, "forward_backward") == \
+        roofline.minimum_bytes(case, "forward") + L32
+    none = Case("small", reduction="none")  # also reads grad_output (N)
+    assert roofline.minimum_bytes(none, "forward_backward") == \
+        roofline.minimum_bytes(none, "forward") + L32 + N * 4
+
+
+def test_minimum_bytes_half_precision_segmentation_and_soft_targets():
+    seg = Case("small-seg", dtype="bfloat16")  # (2, 21, 64, 64): R = 2*64*64 targets
+    R = 2 * 64 * 64
+    assert roofline.minimum_bytes(seg, "forward") == R * 21 * 2 + R * 8 + 2
+    # autocast reads the stored (bf16) logits; the minimum ignores the fp32 compute
+    auto = Case("small", dtype="autocast_bfloat16")
+    assert roofline.minimum_bytes(auto, "forward") == N * C * 2 + N * 8 + 2
+    soft = Case("small", layout="prob_targets")  # targets as big as the logits
+    assert roofline.minimum_bytes(soft, "forward") == 2 * L32 + 4
+    assert roofline.minimum_bytes(soft, "forward_backward") == 3 * L32 + 4
+
+
+def test_bad_pass_is_rejected():
+    with pytest.raises(ValueError, match="unknown pass"):
+        roofline.minimum_bytes(Case("small"), "backward")
+    with pytest.raises(ValueError, match="positive"):
+        roofline.achieved_bandwidth(Case("small"), "forward", 0.0)
+
+
+# --- eager bytes ----------------------------------------------------------------------
+
+def test_eager_forward_backward_moves_about_six_logits():
+    case = Case("small", weighting="random")
+    kernels = roofline.eager_kernels(case, "forward_backward")
+    assert [k.name for k in kernels] == ["_log_softmax", "nll_loss_forward",
+                                         "nll_loss_backward", "_log_softmax_backward_data"]
+    dense = sum(k.total_bytes for k in kernels)
+    # 2 L (log_softmax) + 1 L (zero fill) + 3 L (softmax backward) + per-target terms
+    small_terms = (N * 4 + N * 8 + N * 4) + (N * 8 + C * 4 + N * 4) + 4
+    assert dense == 6 * L32 + small_terms
+    assert roofline.eager_bytes(case, "forward") == 2 * L32 + N * 4 + N * 8 + N * 4 + 4
+
+
+def test_eager_model_extra_kernels_for_layouts_autocast_and_cpu_2d_backward():
+    base = roofline.eager_bytes(Case("small-seg"), "forward_backward", "cuda")
+    seg_l = 2 * 21 * 64 * 64 * 4
+    assert roofline.eager_bytes(Case("small-seg", layout="channels_last"),
+                                "forward_backward", "cuda") == base + 2 * seg_l
+    # the CPU's nll_loss2d_backward zero-fills twice
+    assert roofline.eager_bytes(Case("small-seg"), "forward_backward", "cpu") == base + seg_l
+    auto = roofline.eager_kernels(Case("small", dtype="autocast_float16"), "forward_backward")
+    assert auto[0] == roofline.KernelTraffic("to(float32)", N * C * 2, L32)
+    assert auto[-1] == roofline.KernelTraffic("to(storage dtype)", L32, N * C * 2)
+
+
+def test_eager_is_never_below_the_minimum():
+    from cebench.cases import all_cases
+
+    for case, _ in all_cases().values():
+        if case.invalid_reason():
+            continue
+        for pass_ in ("forward", "forward_backward"):
+            assert roofline.eager_bytes(case, pass_) >= roofline.minimum_bytes(case, pass_) \
+                or case.target_kind == "probability", case.name
+
+
+#: aten ops that read or write a whole logits-sized tensor (ops with data movement).
+_DENSE_OPS = {"aten::_log_softmax", "aten::nll_loss_forward", "aten::nll_loss2d_forward",
+              "aten::fill_", "aten::copy_", "aten::_log_softmax_backward_data", "aten::mul",
+              "aten::add_", "aten::add", "aten::sum"}
+
+
+def _torch_dense_ops(case, pass_):
+    """The dense aten ops torch runs for one call that touch a logits-sized tensor."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from cebench.inputs import build_inputs, loss_call
+
+    fn = loss_call(build_inputs(case, "cpu"), pass_)
+    fn()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        fn()
+    return sorted(e.name for e in prof.events() if e.name in _DENSE_OPS
+                  and any(tuple(s) == case.shape for s in (e.input_shapes or [])))
+
+
+def _model_as_aten_ops(case, pass_):
+    """The model's kernels, named as the aten ops the profiler shows for them."""
+    L = case.num_targets * case.num_classes * (4 if case.autocast_dtype else case.element_bytes)
+    nll = "aten::nll_loss2d_forward" if len(case.shape) == 4 else "aten::nll_loss_forward"
+    ops = []
+    for k in roofline.eager_kernels(case, pass_, "cpu"):
+        if k.name == "nll_loss_backward":
+            ops += ["aten::fill_"] * (k.write_bytes // L)  # its zero fills
+        else:
+            ops.append({"_log_softmax": "aten::_log_softmax", "nll_loss_forward": nll,
+                        "contiguous": "aten::copy_", "to(float32)": "aten::copy_",
+                        "to(storage dtype)": "aten::copy_",
+                        "_log_softmax_backward_data": "aten::_log_softmax_backward_data",
+                        "mul(weight)": "aten::mul", "mul(logp,target)": "aten::mul",
+                        "mul_backward(weight)": "aten::mul",
+                        "mul_backward(target)": "aten::mul", "sum": "aten::sum",
+                        "sum(class)": "aten::sum", "add_": "aten::add_", "add": "aten::add",
+                        }[k.name])
+    return sorted(ops)
+
+
+@pytest.mark.parametrize("case", [
+    Case("small", weighting="random"),
+    Case("small", layout="noncontig"),
+    Case("small", dtype="autocast_bfloat16"),
+    Case("small-seg", weighting="random"),  # CPU nll_loss2d_backward zero-fills twice
+    Case("small-seg", layout="channels_last"),
+    Case("small", weighting="random", label_smoothing=0.1),
+    Case("small", label_smoothing=0.1),
+    Case("small", layout="prob_targets", weighting="random"),
+    Case("small", layout="prob_targets"),
+], ids=lambda c: c.name)
+@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
+def test_eager_model_matches_torch_op_sequence(case, pass_):
+    """The model's dense kernels are, one to one, the dense ops torch runs (profiler)."""
+    assert _model_as_aten_ops(case, pass_) == _torch_dense_ops(case, pass_)
+
+
+# --- peak bandwidth cache -------------------------------------------------------------
+
+def test_peak_bandwidth_is_measured_once_then_reused(tmp_path):
+    path = tmp_path / "m" / "peak-bandwidth-cpu.json"
+    calls = []
+
+    def fake_measure(device):
+        calls.append(device)
+        return _fake_peak(device, 12.5e9)
+
+    first = roofline.peak_bandwidth("cpu", cache_path=path, measure=fake_measure)
+    assert first.bytes_per_s == 12.5e9 and calls == ["cpu"]
+    data = json.loads(path.read_text())
+    assert data["version"] == roofline.CACHE_VERSION and data["bytes_per_s"] == 12.5e9
+    again = roofline.peak_bandwidth("cpu", cache_path=path, measure=fake_measure)
+    assert again == first and calls == ["cpu"]  # reused, not measured
+    roofline.peak_bandwidth("cpu", cache_path=path, measure=fake_measure, refresh=True)
+    assert calls == ["cpu", "cpu"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"version": 1, "device": "cpu"}',
+                                     '{"version": 99}', json.dumps(
+                                         {**_fake_peak("cpu").as_dict(), "bytes_per_s": -1})])
+def test_corrupt_peak_cache_warns_and_measures_again(tmp_path, content):
+    path = tmp_path / "peak-bandwidth-cpu.json"
+    path.write_text(content)
+    with pytest.warns(UserWarning, match="ignoring the peak-bandwidth cache"):
+        peak = roofline.peak_bandwidth("cpu", cache_path=path,
+                                       measure=lambda d: _fake_peak(d, 3e9))
+    assert peak.bytes_per_s == 3e9
+    assert json.loads(path.read_text())["bytes_per_s"] == 3e9  # rewritten
+
+
+def test_default_cache_path_is_per_machine_and_outside_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("CEBENCH_CACHE_DIR", str(tmp_path))
+    path = roofline.default_cache_path("cuda", machine="nvidia-h200-x1")
+    assert path == tmp_path / "nvidia-h200-x1" / "peak-bandwidth-cuda.json"
+    monkeypatch.delenv("CEBENCH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert roofline.default_cache_path("cpu", "m") == \
+        tmp_path / "xdg" / "cebench" / "m" / "peak-bandwidth-cpu.json"
+
+
+def test_measure_peak_bandwidth_on_the_cpu_counts_read_and_write():
+    peak = roofline.measure_peak_bandwidth("cpu", copy_bytes=4 << 20, budget_s=0.05)
+    assert peak.copy_bytes == 4 << 20
+    assert peak.bytes_per_s == pytest.approx(2 * (4 << 20) / peak.median_s)
+    assert peak.samples >= 10 and peak.device == "cpu"
