@@ -143,7 +143,7 @@ def test_throttle_reason_by_clock_event_bits():
     assert power == "clock event: sw_power_cap"
     # a caller may declare more reasons benign
     assert timing.throttle_reason(ClockReading(1980.0, 1980.0, 0x4), benign_mask=0x7) is None
-    assert timing.reason_names(0x1000 | 0x8) == ["hw_slowdown", "0x1000"]
+    assert timing.reason_names(0x1000 | 0x8) == ["hw_slowdown", "unknown_0x1000"]
 
 
 class _ScriptedCpuCall:

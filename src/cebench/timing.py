@@ -39,6 +39,14 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from cebench.nvml import (
+    CLOCK_EVENT_REASONS,
+    THROTTLE_REASONS,
+    decode_clock_event_reasons,
+    nvml_index_for_uuid,
+    torch_device_uuid,
+)
+
 # --- clocks ---------------------------------------------------------------------------
 
 
@@ -169,19 +177,10 @@ def warmup_converged(batch_medians_s: Sequence[float], tolerance: float) -> bool
     return abs(a - b) <= tolerance * smaller
 
 
-# NVML clock-event ("throttle") reason bits (nvmlClocksEventReason*, nvml.h).
-CLOCK_EVENT_REASONS = {
-    0x1: "gpu_idle",
-    0x2: "applications_clocks_setting",
-    0x4: "sw_power_cap",
-    0x8: "hw_slowdown",
-    0x10: "sync_boost",
-    0x20: "sw_thermal_slowdown",
-    0x40: "hw_thermal_slowdown",
-    0x80: "hw_power_brake_slowdown",
-    0x100: "display_clock_setting",
-}
-BENIGN_CLOCK_EVENTS = 0x1 | 0x2  # idle, application-clock setting
+#: Clock events that do not slow a running kernel (idle, application-clock setting,
+#: sync boost, display clock): every bit of cebench.nvml's table not in THROTTLE_REASONS.
+BENIGN_CLOCK_EVENTS = sum(bit for bit, name in CLOCK_EVENT_REASONS.items()
+                          if name not in THROTTLE_REASONS)
 THROTTLE_THRESHOLD = 0.75  # nvbench's default: SM clock under 75 % of the default clock
 
 
@@ -194,10 +193,7 @@ class ClockReading:
     event_reasons: int | None = None
 
 
-def reason_names(mask: int) -> list[str]:
-    names = [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
-    unknown = mask & ~sum(CLOCK_EVENT_REASONS)
-    return names + ([f"0x{unknown:x}"] if unknown else [])
+reason_names = decode_clock_event_reasons
 
 
 def throttle_reason(reading: ClockReading | None, threshold: float = THROTTLE_THRESHOLD,
@@ -263,11 +259,8 @@ def nvml_clock_reader(device_index: int | None = None) -> tuple[ClockReader | No
 def _nvml_handle(pynvml, torch_index: int):
     """The NVML handle of torch's device, matched by UUID (cebench.nvml's mapping)."""
     try:
-        from cebench import nvml as cebench_nvml
-
-        index = cebench_nvml.nvml_index_for_uuid(
-            pynvml, cebench_nvml.torch_device_uuid(torch_index))
-    except Exception:  # noqa: BLE001 - no UUID match, or no cebench.nvml: torch's index
+        index = nvml_index_for_uuid(pynvml, torch_device_uuid(torch_index))
+    except Exception:  # noqa: BLE001 - no UUID match: fall back to torch's index
         index = torch_index
     return pynvml.nvmlDeviceGetHandleByIndex(index)
 
