@@ -7,39 +7,46 @@ measured copy bandwidth (cached per machine; see cebench.roofline).
 """
 
 from cebench import roofline
-from cebench.asvbench import CaseBenchmark
+from cebench.asvbench import CaseBenchmark, asv_samples
 from cebench.inputs import bench_device
 
 
-class Bandwidth(CaseBenchmark, grid="bandwidth"):
-    """Minimum bytes / kernel time, forward and forward+backward."""
+class _Bandwidth(CaseBenchmark):
+    rounds = 1
+    per_bytes_per_s = 1.0  # scale of the reported value
+
+    def _bandwidth(self, pass_):
+        seconds = self.kernel_measurement(pass_).samples_s
+        return asv_samples(roofline.achieved_bandwidth(self.case, pass_, s) * self.per_bytes_per_s
+                           for s in seconds)
+
+
+class Bandwidth(_Bandwidth, grid="bandwidth"):
+    """Minimum bytes / kernel time, forward and forward+backward (one value per sample)."""
 
     unit = "bytes/s"
-    rounds = 1
 
     def track_achieved_bandwidth_forward(self, *params):
-        return roofline.achieved_bandwidth(self.case, "forward", self.kernel_seconds("forward"))
+        return self._bandwidth("forward")
 
     def track_achieved_bandwidth_forward_backward(self, *params):
-        return roofline.achieved_bandwidth(self.case, "forward_backward",
-                                           self.kernel_seconds("forward_backward"))
+        return self._bandwidth("forward_backward")
 
 
-class PeakFraction(CaseBenchmark, grid="bandwidth"):
-    """Achieved bandwidth as a fraction of the measured peak copy bandwidth."""
+class PeakFraction(_Bandwidth, grid="bandwidth"):
+    """Achieved bandwidth as a fraction of this machine's measured peak copy bandwidth."""
 
     unit = "fraction"
-    rounds = 1
 
-    def _fraction(self, pass_):
-        achieved = roofline.achieved_bandwidth(self.case, pass_, self.kernel_seconds(pass_))
-        return achieved / roofline.peak_bandwidth(self.device).bytes_per_s
+    def setup(self, *params):
+        super().setup(*params)
+        self.per_bytes_per_s = 1.0 / roofline.peak_bandwidth(self.device).bytes_per_s
 
     def track_peak_fraction_forward(self, *params):
-        return self._fraction("forward")
+        return self._bandwidth("forward")
 
     def track_peak_fraction_forward_backward(self, *params):
-        return self._fraction("forward_backward")
+        return self._bandwidth("forward_backward")
 
 
 class PeakBandwidth:

@@ -41,12 +41,31 @@ class CaseBenchmark:
         self.forward_backward = loss_call(self.inputs, "forward_backward")
 
     # -- helpers for track_ benchmarks ---------------------------------------------------
-    def overhead_ratio(self, pass_: str) -> float:
-        """Weighted/unweighted time of one pass, the two interleaved in this process."""
+    # They return asv_samples(...): asv keeps the median, CI, quartiles and (with
+    # --record-samples) the raw samples, so `cebench compare` can test them.
+    def overhead_ratio(self, pass_: str) -> dict:
+        """Weighted/unweighted time of one pass: per-pair ratios, the two interleaved."""
         weighted = loss_call(self.inputs, pass_)
         unweighted = loss_call(self.inputs, pass_, weighted=False)
-        return timing.measure_paired(weighted, unweighted, self.device).ratio
+        return asv_samples(timing.measure_paired(weighted, unweighted, self.device).ratio_samples)
 
-    def kernel_seconds(self, pass_: str) -> float:
-        """Median single-call time, CUDA events with L2 flushed (perf_counter on the CPU)."""
-        return timing.measure(loss_call(self.inputs, pass_), self.device).median_s
+    def kernel_measurement(self, pass_: str) -> timing.Measurement:
+        """Single calls: CUDA events with L2 flushed (perf_counter on the CPU)."""
+        return timing.measure(loss_call(self.inputs, pass_), self.device)
+
+    def kernel_seconds(self, pass_: str) -> dict:
+        return asv_samples(self.kernel_measurement(pass_).samples_s)
+
+
+def asv_samples(values) -> dict:
+    """A ``track_`` result that asv stores like a ``time_`` one.
+
+    asv 0.6 parses any benchmark result shaped ``{"samples": [...], "number": n}`` as
+    timing samples (asv.runner, "special parsing for timing benchmark results"): the
+    reported value is their median, with a 99% CI and quartiles, and ``--record-samples``
+    keeps them; the track's ``unit`` stays. One value per sample: ``number`` is 1.
+    """
+    samples = [float(v) for v in values]
+    if not samples:
+        raise ValueError("no samples")
+    return {"samples": samples, "number": 1}
