@@ -10,3 +10,46 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_asv(tmp_path):
+    """Run real asv on this checkout's HEAD in the current Python, into ``tmp_path``.
+
+    Returns ``run(bench_regexes, *extra_args) -> (results_dir, commit, CompletedProcess)``.
+    The machine record goes to a scratch $HOME, never the user's ~/.asv-machine.json.
+    """
+    from asv import util
+
+    conf = util.load_json(str(REPO / "asv.conf.json"), js_comments=True)
+    conf.update(repo=str(REPO), benchmark_dir=str(REPO / "benchmarks"),
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"),
+                env_dir=str(tmp_path / "env"))
+    conf_path = tmp_path / "asv.conf.json"
+    conf_path.write_text(json.dumps(conf))
+    env = dict(os.environ, HOME=str(tmp_path))
+    asv = [sys.executable, "-m", "asv", "--config", str(conf_path)]
+    commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"],
+                                     text=True).strip()
+    subprocess.run(asv + ["machine", "--machine", "cebench-test", "--yes"], env=env,
+                   check=True, capture_output=True)
+
+    def run(bench_regexes, *extra_args):
+        bench = [arg for regex in bench_regexes for arg in ("--bench", regex)]
+        proc = subprocess.run(
+            asv + ["run", "-E", "existing:same", "--machine", "cebench-test",
+                   "--launch-method", "forkserver", "--record-samples",
+                   "--set-commit-hash", commit, *bench, *extra_args],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        return tmp_path / "results", commit, proc
+
+    return run

@@ -4,10 +4,8 @@ result file records the torch version, as the suite's `-E existing:same` runs do
 import importlib
 import inspect
 import json
-import os
 import pathlib
 import re
-import subprocess
 import sys
 
 import pytest
@@ -16,7 +14,6 @@ import torch
 from cebench.environment import torch_version_number
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ASV = [sys.executable, "-m", "asv"]
 
 
 def _first_combination_regexes():
@@ -48,38 +45,27 @@ def _first_combination_regexes():
 
 
 @pytest.mark.slow
-def test_tiny_asv_run_records_every_benchmark_and_the_torch_version(tmp_path):
-    conf = json.loads(re.sub(r"^\s*//.*$", "", (ROOT / "asv.conf.json").read_text(), flags=re.M))
-    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), results_dir=str(tmp_path / "results"),
-                html_dir=str(tmp_path / "html"), env_dir=str(tmp_path / "env"))
-    conf_path = tmp_path / "asv.conf.json"
-    conf_path.write_text(json.dumps(conf))
-    env = dict(os.environ, HOME=str(tmp_path))  # asv's machine file goes to $HOME
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-    subprocess.run([*ASV, "machine", "--machine", "cebench-test", "--yes"], env=env,
-                   cwd=tmp_path, check=True, capture_output=True)
-    bench_args = [arg for regex in _first_combination_regexes() for arg in ("--bench", regex)]
-    run = subprocess.run(
-        [*ASV, "--config", str(conf_path), "run", "-E", "existing:same", "--quick",
-         "--launch-method", "forkserver", "--machine", "cebench-test",
-         "--set-commit-hash", head, *bench_args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+def test_tiny_asv_run_records_every_benchmark_and_the_torch_version(run_asv):
+    results_dir, head, run = run_asv(_first_combination_regexes(), "--quick")
     log = run.stdout[-3000:] + run.stderr[-3000:]
-    assert (tmp_path / "results" / "benchmarks.json").exists(), log
+    assert (results_dir / "benchmarks.json").exists(), log
     assert "Traceback" not in run.stdout + run.stderr, log
 
-    discovered = json.loads((tmp_path / "results" / "benchmarks.json").read_text())
+    discovered = json.loads((results_dir / "benchmarks.json").read_text())
     names = {name for name in discovered if name != "version"}
-    files = list((tmp_path / "results" / "cebench-test").glob(f"{head[:8]}-*.json"))
+    files = list((results_dir / "cebench-test").glob(f"{head[:8]}-*.json"))
     assert len(files) == 1, files
     result = json.loads(files[0].read_text())
     assert set(result["results"]) == names  # every benchmark has an entry
+    columns = result["result_columns"]
 
-    version_row = result["results"]["bench_environment.Environment.track_torch_version"]
-    assert version_row[0] == [pytest.approx(torch_version_number(torch.__version__))]
+    version_row = dict(zip(columns, result["results"]["bench_environment.Environment.track_torch_version"]))
+    assert version_row["result"] == [pytest.approx(torch_version_number(torch.__version__))]
     # the Core benchmark's first combination runs on every device (small, fp32)
-    core = result["results"]["bench_loss.Core.time_forward"][0]  # one value per combination
-    assert core[0] is not None and core[0] > 0
+    core = dict(zip(columns, result["results"]["bench_loss.Core.time_forward"]))
+    assert core["result"][0] is not None and core["result"][0] > 0
+    # track_ timings carry their samples and a confidence interval, like time_ results
+    ratio = dict(zip(columns, result["results"][
+        "bench_loss.WeightOverhead.track_weighted_overhead_ratio_forward"]))
+    assert ratio["result"][0] > 0 and ratio["stats_ci_99_a"][0] is not None
+    assert len(ratio["samples"][0]) >= 10

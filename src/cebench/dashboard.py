@@ -1,0 +1,530 @@
+"""`cebench dashboard`: the published HTML site, built from results/ alone (no benchmark runs).
+
+Parts, each built on its own so that one failing does not stop the others:
+
+- ``asv``: ``asv publish`` into html/, then asv-tachyon's offline-safe UI over it (the stock
+  asv site loads jQuery/flot/Bootstrap from CDNs and shows nothing offline);
+- ``analysis``: ``cebench notebooks`` into html/analysis/;
+- ``compare``: ``cebench compare`` between the two newest torch versions of each machine,
+  its markdown rendered to html/cebench/compare-<machine>.html;
+- ``check``: ``cebench check --json`` (semantics on the torch running this command),
+  rendered to html/cebench/check.html.
+
+html/cebench/index.html links them all, and a small link bar injected into html/index.html
+(the tachyon front page) leads there. Nothing in the site loads anything from outside html/.
+Each part's failure is one line on stderr; the command then exits 1.
+"""
+
+from __future__ import annotations
+
+import html as html_escape
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cebench.cli import UsageError
+
+PARTS = ("asv", "analysis", "compare", "check")
+# asv.conf.json keys that hold paths (made absolute in the config written for publish).
+_CONF_PATH_KEYS = ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir")
+LINK_BAR_MARKER = "<!-- cebench link bar -->"
+
+
+@dataclass
+class PartOutcome:
+    """How one part of the dashboard went: ``links`` are (title, path relative to html/)."""
+
+    name: str
+    ok: bool
+    message: str
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- running the pieces --------------------------------------------------------------
+
+
+def _run(cmd: list[str], cwd: Path, timeout_s: float = 1800) -> tuple[int, str]:
+    """Runs ``cmd``; returns (exit code, the last line of its output, for a one-line report)."""
+    try:
+        proc = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout_s)
+    except FileNotFoundError as exc:
+        return 127, f"{cmd[0]}: not found ({exc.strerror})"
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout_s:.0f} s"
+    lines = [ln for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
+    return proc.returncode, (lines[-1].strip() if lines else "")
+
+
+def _cebench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cebench", *args]
+
+
+def load_asv_conf(path: Path) -> dict:
+    """asv.conf.json (JSON with // comments) as a dict, read the way asv reads it."""
+    from asv import util
+
+    return util.load_json(str(path), js_comments=True)
+
+
+def write_publish_conf(conf_path: Path, results_dir: Path, html_dir: Path, out_dir: Path) -> Path:
+    """A copy of asv.conf.json whose paths are absolute and point at results_dir/html_dir."""
+    conf = load_asv_conf(conf_path)
+    root = conf_path.resolve().parent
+    for key in _CONF_PATH_KEYS:
+        if key in conf:
+            conf[key] = str((root / conf[key]).resolve())
+    conf["results_dir"] = str(results_dir.resolve())
+    conf["html_dir"] = str(html_dir.resolve())
+    out = out_dir / "asv.publish.json"
+    out.write_text(json.dumps(conf, indent=1))
+    return out
+
+
+def publish_asv(results_dir: Path, html_dir: Path, conf_path: Path, workdir: Path) -> PartOutcome:
+    """``asv publish`` (needs the git history for commit dates), then the tachyon UI."""
+    if not (results_dir / "benchmarks.json").exists():
+        return PartOutcome("asv", False, f"no benchmarks.json in {results_dir}")
+    conf = write_publish_conf(conf_path, results_dir, html_dir, workdir)
+    code, last = _run([sys.executable, "-m", "asv", "publish", "--config", str(conf)],
+                      cwd=conf_path.resolve().parent)
+    if code != 0 or not (html_dir / "index.json").exists():
+        return PartOutcome("asv", False, f"asv publish exited {code}: {last}")
+    # --no-backup: the stock index (kept as index.legacy.html otherwise) loads CDN scripts.
+    code, last = _run([sys.executable, "-m", "asv_tachyon", "install", "--no-backup",
+                       str(html_dir)], cwd=html_dir)
+    if code != 0:
+        (html_dir / "index.html").unlink(missing_ok=True)  # never leave the CDN-loading page
+        return PartOutcome("asv", False, f"asv-tachyon install exited {code}: {last} "
+                           "(pip install asv-tachyon; the stock asv site needs the internet)")
+    write_tachyon_sidecars(html_dir, conf_path.resolve().parent)
+    return PartOutcome("asv", True, "asv publish + asv-tachyon UI", [("Benchmarks (asv)", "index.html")])
+
+
+def write_tachyon_sidecars(html_dir: Path, repo: Path) -> None:
+    """The optional files the tachyon UI asks for (a 404 each otherwise): commit subjects
+    for chart tooltips (from git, when the commits are there), no profiles, no mutes."""
+    index = json.loads((html_dir / "index.json").read_text())
+    hashes = set((index.get("revision_to_hash") or {}).values())
+    subjects = {}
+    if hashes:
+        proc = subprocess.run(["git", "-C", str(repo), "log", "--all", "--format=%H%x09%s"],
+                              check=False, capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            commit, _, subject = line.partition("\t")
+            if commit in hashes:
+                subjects[commit] = subject
+    (html_dir / "commits.json").write_text(json.dumps(subjects, indent=1))
+    (html_dir / "profiles.json").write_text(json.dumps({"paths": {}}))
+    (html_dir / "regressions-ignore.json").write_text("[]")
+    if (html_dir / "swallow.ico").exists():  # browsers ask every page's server for one
+        shutil.copy2(html_dir / "swallow.ico", html_dir / "favicon.ico")
+
+
+def build_analysis(results_dir: Path, html_dir: Path, root: Path) -> PartOutcome:
+    out = html_dir / "analysis"
+    code, last = _run(_cebench("notebooks", "--results", str(results_dir.resolve()),
+                               "--out", str(out.resolve())), cwd=root)
+    pages = sorted(out.glob("*.html")) if out.is_dir() else []
+    links = [(p.stem.replace("_", " "), f"analysis/{p.name}") for p in pages]
+    if code != 0:
+        return PartOutcome("analysis", False, f"cebench notebooks exited {code}: {last}", links)
+    if not pages:
+        return PartOutcome("analysis", False, f"cebench notebooks wrote no HTML into {out}")
+    return PartOutcome("analysis", True, f"{len(pages)} analysis page(s)", links)
+
+
+# --- which torch versions each machine has ------------------------------------------
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("+")[0].split("."))
+
+
+def runs_by_machine(results_dir: Path) -> dict[str, list[Run]]:
+    """machine name -> its runs (one per torch version x commit x environment), oldest
+    torch first, then oldest commit (read with cebench.results, which also knows the
+    torch version that ``--python=same`` runs recorded themselves)."""
+    from cebench import results
+
+    df = results.load(results_dir)
+    df = df[["machine", "torch_version", "env_name", "commit", "date"]].dropna(
+        subset=["torch_version", "commit"]).drop_duplicates()
+    found: dict[str, list[Run]] = {}
+    for row in df.itertuples(index=False):
+        found.setdefault(str(row.machine), []).append(
+            Run(str(row.torch_version), str(row.commit), str(row.env_name), _epoch_s(row.date)))
+    return {m: sorted(set(r), key=lambda run: (_version_key(run.torch), run.date, run.commit, run.env))
+            for m, r in found.items()}
+
+
+def _epoch_s(date) -> float:
+    """A results date (pandas Timestamp, or missing) as seconds since the epoch."""
+    try:
+        return float(date.timestamp())
+    except (AttributeError, ValueError):  # missing (NaT / None): order it first
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One asv run on a machine, as a `cebench compare` spec can name it."""
+
+    torch: str
+    commit: str
+    env: str
+    date: float = 0.0
+
+    @property
+    def spec(self) -> str:
+        return f"torch={self.torch},commit={self.commit},env={self.env}"
+
+    @property
+    def label(self) -> str:
+        return f"torch {self.torch} @ {self.commit[:8]}"
+
+
+def latest_per_torch(runs: list[Run], commit: str | None = None) -> dict[str, Run]:
+    """torch version -> its newest run (at ``commit`` when given), oldest version first."""
+    latest: dict[str, Run] = {}
+    for run in runs:  # sorted by version, then date: the last one seen wins
+        if commit is None or run.commit.startswith(commit):
+            latest[run.torch] = run
+    return latest
+
+
+def alert_pairs(runs: list[Run], commit: str | None = None) -> list[tuple[str, Run, Run]]:
+    """What the GPU workflow checks on one machine: the newest torch version at ``commit``
+    (default: the newest commit) against (a) the previous torch version at that commit and
+    (b) the same torch version at the previous commit that has results for it."""
+    if commit is None and runs:
+        commit = max(runs, key=lambda r: r.date).commit
+    at_commit = latest_per_torch(runs, commit)
+    if not at_commit:
+        return []
+    versions = list(at_commit)
+    candidate = at_commit[versions[-1]]
+    pairs = []
+    if len(versions) >= 2:
+        pairs.append(("previous torch version", at_commit[versions[-2]], candidate))
+    earlier = [r for r in runs if r.torch == candidate.torch and r.date < candidate.date
+               and r.commit != candidate.commit]
+    if earlier:
+        pairs.append(("previous results", earlier[-1], candidate))
+    return pairs
+
+
+def run_compare(results_dir: Path, machine: str, baseline: Run, candidate: Run,
+                markdown_path: Path, json_path: Path | None, root: Path) -> tuple[int, str]:
+    """`cebench compare` between two runs; returns (exit code, its last output line)."""
+    cmd = _cebench("compare", str(results_dir.resolve()), "--baseline", baseline.spec,
+                   "--candidate", candidate.spec, "--machine", machine,
+                   "--markdown", str(markdown_path))
+    if json_path is not None:
+        cmd += ["--json", str(json_path)]
+    return _run(cmd, cwd=root)
+
+
+# --- rendering -----------------------------------------------------------------------
+
+_CSS = """body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:2rem auto;
+max-width:70rem;padding:0 1rem;color:#1b1f24;line-height:1.45}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}
+th{background:#f3f5f7}tr.bad td{background:#ffebe9}code,pre{background:#f3f5f7;padding:.1rem .3rem}
+nav{margin-bottom:1.5rem;font-size:.95rem}nav a{margin-right:1rem}"""
+
+
+def html_page(title: str, body_html: str, nav_prefix: str = "") -> str:
+    """A self-contained page (inline CSS, no scripts) with links back to the site."""
+    t = html_escape.escape(title)
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{t}</title><link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head><body>\n"
+            f"<nav><a href=\"{nav_prefix}../index.html\">Benchmarks (asv)</a>"
+            f"<a href=\"{nav_prefix}index.html\">cebench analysis</a></nav>\n"
+            f"<h1>{t}</h1>\n{body_html}\n</body></html>\n")
+
+
+# GitHub shortcodes that `cebench compare` writes (GitHub renders them in job summaries);
+# here plain symbols that common fonts (DejaVu) have, not colour emoji.
+_SHORTCODES = {":red_circle:": "\N{BLACK CIRCLE}", ":white_check_mark:": "\N{HEAVY CHECK MARK}",
+               ":warning:": "\N{WARNING SIGN}", ":green_circle:": "\N{BLACK CIRCLE}"}
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown (with pipe tables) to HTML; raw HTML in the input is escaped."""
+    for code, char in _SHORTCODES.items():
+        text = text.replace(code, char)
+    try:
+        import mistune
+    except ImportError:  # nbconvert brings mistune; without it, show the text as is
+        return f"<pre>{html_escape.escape(text)}</pre>"
+    return mistune.create_markdown(escape=True, plugins=["table"])(text)
+
+
+def _table(headers: list[str], rows: list[list], bad_rows: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{html_escape.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="bad"' if i in bad_rows else ""
+        cells = "".join(f"<td>{html_escape.escape(_cell(v))}</td>" for v in row)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render_check(report: dict) -> str:
+    """The `cebench check --json` report as HTML: summary, then every non-grid case and
+    any grid case that does not match the reference."""
+    summary = report.get("summary", {})
+    broken = summary.get("rules_broken", 0)
+    devices = ", ".join(f"{k}: {v}" for k, v in (report.get("devices") or {}).items())
+    parts = [(f"<p>torch {html_escape.escape(str(report.get('torch_version')))} on "
+              f"{html_escape.escape(devices)}. Rules broken: <strong>{broken}</strong>. "
+              "Each case compares torch with cebench's float64 reference "
+              "(see docs/semantics.md).</p>")]
+    verdict_rows = [[kind, verdict, count]
+                    for kind, counts in (summary.get("verdicts") or {}).items()
+                    for verdict, count in counts.items()]
+    parts.append("<h2>Summary</h2>" + _table(["kind", "verdict", "cases"], verdict_rows))
+    cases = report.get("cases") or []
+    shown = [c for c in cases if c.get("kind") != "grid"
+             or c.get("verdict") not in ("matches", "skipped") or c.get("rule_broken")]
+    cols = ["kind", "name", "device", "dtype", "verdict", "rule_broken", "torch_loss",
+            "reference_loss", "loss_rel_error", "note"]
+    rows = [[c.get(k) for k in cols] for c in shown]
+    bad = {i for i, c in enumerate(shown) if c.get("rule_broken")}
+    hidden = len(cases) - len(shown)
+    parts.append(f"<h2>Cases</h2><p>{len(shown)} shown; {hidden} grid cases that match "
+                 "the reference (or are skipped on this device) are counted above.</p>")
+    parts.append(_table(cols, rows, bad))
+    return "\n".join(parts)
+
+
+# --- the compare and check parts ------------------------------------------------------
+
+
+def build_compare(results_dir: Path, out_dir: Path, root: Path) -> PartOutcome:
+    """`cebench compare` between the two newest torch versions of each machine (each
+    version's newest run), rendered to html/cebench/compare-<machine>.html."""
+    try:
+        machines = runs_by_machine(results_dir)
+    except Exception as exc:  # noqa: BLE001 -- ResultsError, or a loader defect: one line
+        return PartOutcome("compare", False, f"cannot load {results_dir}: {exc}")
+    pairs = {}
+    for machine, runs in machines.items():
+        latest = list(latest_per_torch(runs).values())
+        if len(latest) >= 2:
+            pairs[machine] = (latest[-2], latest[-1])
+    if not pairs:
+        return PartOutcome("compare", False, f"no machine in {results_dir} has results for two torch versions")
+    links, failures, regressed = [], [], []
+    for machine, (baseline, candidate) in sorted(pairs.items()):
+        md = out_dir / f"compare-{machine}.md"
+        code, last = run_compare(results_dir, machine, baseline, candidate, md,
+                                 out_dir / f"compare-{machine}.json", root)
+        if code not in (0, 1) or not md.exists():
+            failures.append(f"{machine}: cebench compare exited {code}: {last}")
+            continue
+        if code == 1:
+            regressed.append(machine)
+        title = f"{baseline.label} → {candidate.label} on {machine}"
+        page = out_dir / f"compare-{machine}.html"
+        page.write_text(html_page(title, markdown_to_html(md.read_text())))
+        links.append((title + (" (regressions)" if code == 1 else ""), f"cebench/{page.name}"))
+    if failures:
+        return PartOutcome("compare", False, "; ".join(failures), links)
+    note = f"; regressions on {', '.join(regressed)}" if regressed else ""
+    return PartOutcome("compare", True, f"{len(links)} machine(s) compared{note}", links)
+
+
+def build_check(out_dir: Path, root: Path) -> PartOutcome:
+    report_path = out_dir / "check.json"
+    code, last = _run(_cebench("check", "--json", str(report_path)), cwd=root)
+    if code not in (0, 1) or not report_path.exists():
+        return PartOutcome("check", False, f"cebench check exited {code}: {last}")
+    try:
+        report = json.loads(report_path.read_text())
+        body = render_check(report)
+    except (ValueError, AttributeError, TypeError) as exc:
+        return PartOutcome("check", False, f"cannot render {report_path}: {exc}")
+    title = f"Semantics check (torch {report.get('torch_version')})"
+    (out_dir / "check.html").write_text(html_page(title, body))
+    note = "rules broken" if code == 1 else "no rule broken"
+    return PartOutcome("check", True, note, [(title, "cebench/check.html")])
+
+
+# --- the front pages -------------------------------------------------------------------
+
+
+def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome]) -> Path:
+    """html/cebench/index.html: every page the parts made, and which parts failed."""
+    items = []
+    for outcome in outcomes:
+        links = "".join(f'<li><a href="../{html_escape.escape(path)}">{html_escape.escape(title)}</a></li>'
+                        for title, path in outcome.links)
+        status = "" if outcome.ok else f' <span style="color:#b42318">failed: {html_escape.escape(outcome.message)}</span>'
+        items.append(f"<h2>{outcome.name}{status}</h2><ul>{links}</ul>")
+    page = html_dir / "cebench" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    body = ("<p>Analysis pages, the torch-version regression reports and the semantics "
+            "check, built by <code>cebench dashboard</code> from the committed results.</p>"
+            + "\n".join(items))
+    page.write_text(html_page("cebench analysis", body, nav_prefix=""))
+    return page
+
+
+_LINK_BAR = (LINK_BAR_MARKER + '<div id="cebench-links" style="position:fixed;right:12px;bottom:12px;'
+             "z-index:2147483647;background:#0b5cad;border-radius:6px;padding:6px 12px;"
+             'font:600 14px system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.3)">'
+             '<a href="cebench/index.html" style="color:#fff;text-decoration:none">'
+             "cebench analysis &rarr;</a></div>")
+
+
+def inject_link_bar(index_html: Path) -> None:
+    """Adds a fixed "cebench analysis" link to the front page (outside the UI's #root,
+    so the single-page app's rendering leaves it alone). Idempotent."""
+    text = index_html.read_text()
+    if LINK_BAR_MARKER in text:
+        return
+    if "</body>" not in text:
+        raise ValueError(f"{index_html} has no </body>")
+    index_html.write_text(text.replace("</body>", _LINK_BAR + "\n</body>", 1))
+
+
+def clear_output_dir(html_dir: Path) -> None:
+    """Empties html_dir, refusing a folder that is not a previous dashboard (a typo in
+    --html must not delete a source tree)."""
+    if html_dir.exists():
+        previous = (html_dir / "index.json").exists() or (html_dir / "cebench").is_dir()
+        if any(html_dir.iterdir()) and not previous:
+            raise UsageError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
+        shutil.rmtree(html_dir)
+    html_dir.mkdir(parents=True)
+
+
+def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
+                    parts: tuple[str, ...] = PARTS) -> list[PartOutcome]:
+    """Builds every requested part into html_dir; returns each part's outcome."""
+    root = conf_path.resolve().parent
+    clear_output_dir(html_dir)
+    out_dir = html_dir / "cebench"
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="cebench-dashboard-") as tmp:
+        steps = {
+            "asv": lambda: publish_asv(results_dir, html_dir, conf_path, Path(tmp)),
+            "analysis": lambda: build_analysis(results_dir, html_dir, root),
+            "compare": lambda: build_compare(results_dir, out_dir, root),
+            "check": lambda: build_check(out_dir, root),
+        }
+        for name in parts:  # asv first: `asv publish` empties html_dir
+            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                outcomes.append(steps[name]())
+            except Exception as exc:  # noqa: BLE001 -- one part's bug must not stop the others
+                outcomes.append(PartOutcome(name, False, f"{type(exc).__name__}: {exc}"))
+    write_cebench_index(html_dir, outcomes)
+    index = html_dir / "index.html"
+    if index.exists():
+        inject_link_bar(index)
+    else:  # asv failed: still give the site a front page that leads to the rest
+        shutil.copy2(out_dir / "index.html", index)
+        text = index.read_text().replace('href="index.html"', 'href="cebench/index.html"')
+        index.write_text(text.replace('href="../', 'href="'))
+    return outcomes
+
+
+def _cmd_dashboard(args) -> int:
+    conf = Path(args.config)
+    if not conf.is_file():
+        raise UsageError(f"no asv config {conf} (run from the project root, or pass --config)")
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UsageError(f"no results directory {results}")
+    parts = tuple(args.only.split(",")) if args.only else PARTS
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise UsageError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    outcomes = build_dashboard(results, Path(args.html), conf, parts)
+    for o in outcomes:
+        print(f"cebench dashboard: {o.name}: {'ok' if o.ok else 'FAILED'}: {o.message}",
+              file=sys.stdout if o.ok else sys.stderr)
+    print(f"cebench dashboard: open {os.path.join(args.html, 'index.html')}")
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _cmd_alert(args) -> int:
+    """The GPU workflow's regression gate: compare, append markdown, exit 1 on a regression."""
+    results = Path(args.results_dir)
+    try:
+        machines = runs_by_machine(results)
+    except Exception as exc:  # noqa: BLE001 -- reported in one line
+        raise UsageError(f"cannot load {results}: {exc}") from None
+    if args.machine:
+        if args.machine not in machines:
+            raise UsageError(f"no results for machine {args.machine!r} in {results}; "
+                             f"available: {', '.join(sorted(machines)) or 'none'}")
+        machines = {args.machine: machines[args.machine]}
+    summary = Path(args.summary)
+    worst = 0
+    sections = []
+    with tempfile.TemporaryDirectory(prefix="cebench-alert-") as tmp:
+        for machine, runs in sorted(machines.items()):
+            pairs = alert_pairs(runs, args.commit)
+            if not pairs:
+                sections.append(f"## {machine}\n\nNothing to compare: no run at commit "
+                                f"{args.commit or '(newest)'} with an earlier run or torch version.\n")
+                continue
+            for i, (what, baseline, candidate) in enumerate(pairs):
+                md = Path(tmp) / f"{machine}-{i}.md"
+                code, last = run_compare(results, machine, baseline, candidate, md, None, Path.cwd())
+                verdict = {0: "no regression", 1: "**REGRESSION**"}.get(code, f"compare failed (exit {code})")
+                print(f"cebench alert: {machine}: {what}: {baseline.label} -> {candidate.label}: "
+                      f"{verdict.strip('*')}" + ("" if code in (0, 1) else f": {last}"))
+                body = md.read_text() if md.exists() and code in (0, 1) else f"`{last}`\n"
+                sections.append(f"## {machine}: {what} ({verdict})\n\n"
+                                f"{baseline.label} → {candidate.label}\n\n{body}\n")
+                worst = max(worst, code if code in (0, 1) else 2)
+    with summary.open("a", encoding="utf-8") as f:  # append: $GITHUB_STEP_SUMMARY may hold more
+        f.write("# cebench regression check\n\n" + "\n".join(sections))
+    return worst
+
+
+def register_cli(subparsers) -> None:
+    alert = subparsers.add_parser(
+        "alert", help="CI regression gate: compare the newest run with the previous torch "
+                      "version and the previous results; markdown summary; exit 1 on a regression",
+        description="For each machine (or --machine): the newest torch version at --commit "
+                    "(default: the newest commit) against the previous torch version at that "
+                    "commit and against its own previous results, with `cebench compare`. "
+                    "Appends the reports to --summary (e.g. $GITHUB_STEP_SUMMARY). Exit 0: no "
+                    "regression; 1: a regression; 2: bad input or a compare that failed.")
+    alert.add_argument("results_dir", metavar="RESULTS_DIR", help="asv results folder")
+    alert.add_argument("--machine", help="only this asv machine")
+    alert.add_argument("--commit", help="the candidate runs' commit (hash or prefix)")
+    alert.add_argument("--summary", required=True, metavar="FILE", help="markdown appended here")
+    alert.set_defaults(func=_cmd_alert)
+
+    parser = subparsers.add_parser(
+        "dashboard", help="build the HTML dashboard (asv + analysis + compare + check) from results/",
+        description="Builds html/ from committed results alone: asv publish with the offline "
+                    "asv-tachyon UI, the analysis notebooks, the torch-version compare reports "
+                    "and the semantics check. Exits 1 if any part failed (each named in one line).")
+    parser.add_argument("--results", default="results", help="asv results directory (default: results)")
+    parser.add_argument("--html", default="html", help="output directory, replaced (default: html)")
+    parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
+    parser.add_argument("--only", metavar="PARTS", help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.set_defaults(func=_cmd_dashboard)

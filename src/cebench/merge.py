@@ -1,0 +1,113 @@
+"""`cebench merge-results`: many asv results trees (one per CI job) into one.
+
+A GPU fleet runs the suite as one job per (runner, torch version); each job uploads an
+asv results tree (``benchmarks.json`` + ``<machine>/``). asv keeps one ``benchmarks.json``
+per results tree, so the trees can only be merged if they were made by the same
+benchmark code: the grid is one everywhere (cebench.cases). This command checks that
+and copies the machine folders side by side, so that asv publish, `cebench compare`
+and the analysis see one tree. Nothing is copied unless everything checks out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cebench.cli import UsageError
+
+BENCHMARKS_FILE = "benchmarks.json"
+
+
+@dataclass
+class MergeSummary:
+    machines: list[str]
+    files_copied: int
+    files_identical: int
+
+
+def _load_benchmarks(results_dir: Path) -> dict:
+    path = results_dir / BENCHMARKS_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{results_dir} is not an asv results directory (no {BENCHMARKS_FILE})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def benchmark_differences(first: dict, other: dict) -> list[str]:
+    """Names of the benchmarks whose definitions differ (or exist in one file only)."""
+    names = sorted(set(first) | set(other))
+    return [n for n in names if first.get(n) != other.get(n)]
+
+
+def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]], int]:
+    """Checks everything; returns (benchmarks, [(src file, dest file)], identical count)."""
+    trees = ([into] if (into / BENCHMARKS_FILE).exists() else []) + sources
+    reference_dir = trees[0]
+    reference = _load_benchmarks(reference_dir)
+    for tree in trees[1:]:
+        differing = benchmark_differences(reference, _load_benchmarks(tree))
+        if differing:
+            shown = ", ".join(differing[:8]) + (f" (and {len(differing) - 8} more)" if len(differing) > 8 else "")
+            raise UsageError(f"{tree}/{BENCHMARKS_FILE} and {reference_dir}/{BENCHMARKS_FILE} "
+                             f"differ in {len(differing)} benchmark(s): {shown}; "
+                             "merge only results made by the same benchmark code")
+    copies, identical, planned = [], 0, {}
+    for src in sources:
+        for machine_dir in sorted(p for p in src.iterdir() if p.is_dir()):
+            if not (machine_dir / "machine.json").exists():
+                continue  # not a machine folder (asv keeps only machine folders here)
+            for path in sorted(machine_dir.glob("*.json")):
+                dest = into / machine_dir.name / path.name
+                earlier = planned.get(dest)
+                existing = earlier if earlier is not None else (dest if dest.exists() else None)
+                if existing is not None:
+                    if existing.read_bytes() == path.read_bytes():
+                        identical += 1
+                        continue
+                    if path.name == "machine.json":
+                        continue  # same machine name, other host details: keep the first
+                    raise UsageError(f"{path} and {existing} are different results with the "
+                                     "same name (same machine, commit and environment)")
+                planned[dest] = path
+                copies.append((path, dest))
+    return reference, copies, identical
+
+
+def merge_results(sources: list[Path], into: Path) -> MergeSummary:
+    """Merges asv results trees ``sources`` into ``into`` (created if needed)."""
+    if not sources:
+        raise UsageError("give at least one results directory to merge")
+    for src in sources:
+        if not src.is_dir():
+            raise UsageError(f"no results directory {src}")
+    benchmarks, copies, identical = _plan(sources, into)
+    into.mkdir(parents=True, exist_ok=True)
+    for src, dest in copies:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+    (into / BENCHMARKS_FILE).write_text(json.dumps(benchmarks, indent=4, sort_keys=True) + "\n")
+    machines = sorted(p.name for p in into.iterdir() if (p / "machine.json").exists())
+    return MergeSummary(machines=machines, files_copied=len(copies), files_identical=identical)
+
+
+def _cmd_merge(args) -> int:
+    summary = merge_results([Path(s) for s in args.sources], Path(args.into))
+    print(f"cebench merge-results: {summary.files_copied} file(s) copied, "
+          f"{summary.files_identical} already there; {args.into} holds machine(s): "
+          f"{', '.join(summary.machines)}")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "merge-results", help="merge asv results trees (one per CI job) into one results/",
+        description="Copies the machine folders of each SRC results tree into --into, after "
+                    "checking that every benchmarks.json agrees (exit 2, naming the differing "
+                    "benchmarks, if not). Nothing is copied when a check fails.")
+    parser.add_argument("sources", nargs="+", metavar="SRC", help="asv results directories")
+    parser.add_argument("--into", required=True, metavar="DIR", help="the merged results directory")
+    parser.set_defaults(func=_cmd_merge)

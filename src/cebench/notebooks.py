@@ -1,0 +1,177 @@
+"""`cebench notebooks`: execute the analysis notebooks headless, write offline HTML.
+
+    cebench notebooks --results results --out html/analysis
+
+Each ``analysis/*.ipynb`` runs in a fresh kernel of *this* Python (a kernelspec written
+to a temporary folder, so no installed ``python3`` spec of another interpreter is
+picked up), with ``CEBENCH_RESULTS`` and ``CEBENCH_ANALYSIS_OUT`` set; its figures go
+to the out folder, and the executed notebook is written there as HTML that loads
+nothing from the network (no MathJax, no require.js, no CDN styles: see
+:func:`to_offline_html`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cebench.cli import UsageError
+
+#: The notebooks shipped in the repository (src layout: <repo>/src/cebench/ -> <repo>/analysis).
+DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "analysis"
+
+#: An external script or stylesheet in HTML: what the offline page must not contain.
+EXTERNAL_RESOURCE = re.compile(
+    r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
+
+
+def notebook_paths(notebook_dir: Path = DEFAULT_NOTEBOOK_DIR) -> list[Path]:
+    return sorted(p for p in Path(notebook_dir).glob("*.ipynb")
+                  if not p.name.startswith("."))
+
+
+def _kernel_manager(kernel_dir: Path):
+    """A kernel manager for this interpreter's ipykernel (not whatever 'python3' resolves to)."""
+    from ipykernel.kernelspec import write_kernel_spec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    write_kernel_spec(kernel_dir / "cebench-python",
+                      overrides={"display_name": f"cebench ({sys.executable})"})
+    specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
+    return KernelManager(kernel_name="cebench-python", kernel_spec_manager=specs,
+                         transport="ipc", ip=str(kernel_dir / "ipc"))  # sockets: files here
+
+
+def execute(path: Path, results_dir: Path, out_dir: Path, timeout_s: int = 600):
+    """Run one notebook in a fresh kernel with the cebench env vars; the executed notebook.
+
+    Raises nbclient's ``CellExecutionError`` (with the failing cell's traceback) on error.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env = {"CEBENCH_RESULTS": str(Path(results_dir).resolve()),
+           "CEBENCH_ANALYSIS_OUT": str(Path(out_dir).resolve())}
+    saved = {k: os.environ.get(k) for k in [*env, "MPLBACKEND"]}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    os.environ.pop("MPLBACKEND", None)  # ipykernel's inline backend: figures in the page
+    try:
+        with tempfile.TemporaryDirectory(prefix="cebench-kernel-") as kernel_dir:
+            km = _kernel_manager(Path(kernel_dir))
+            try:
+                NotebookClient(nb, km=km, timeout=timeout_s,
+                               resources={"metadata": {"path": str(path.parent)}}).execute()
+            finally:  # nbclient leaves a kernel it did not create running
+                if km.has_kernel:
+                    km.shutdown_kernel(now=True)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return nb
+
+
+def to_offline_html(nb) -> str:
+    """The notebook as a self-contained HTML page: no script or stylesheet from the web.
+
+    nbconvert's 'lab' template links require.js and MathJax from CDNs; this uses the
+    'basic' template (inline styles only) wrapped in a minimal page, and refuses to
+    return a page that still references an external resource.
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    body, _ = exporter.from_notebook_node(nb)
+    title = nb.metadata.get("title") or _first_heading(nb) or "cebench analysis"
+    page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>{_STYLE}</style></head>\n"
+            f"<body><main>{body}</main></body></html>\n")
+    found = EXTERNAL_RESOURCE.search(page)
+    if found:
+        raise RuntimeError(f"HTML would load an external resource: {found.group(0)[:120]}")
+    return page
+
+
+def _first_heading(nb) -> str | None:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return None
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0; color: #222; }
+main { max-width: 72rem; margin: 0 auto; padding: 1rem 2rem; }
+pre, code { font-family: ui-monospace, monospace; font-size: 0.85rem; }
+.jp-InputArea pre, .input_area pre { background: #f6f8fa; padding: 0.5rem; overflow-x: auto; }
+.jp-OutputArea pre, .output pre { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: right; }
+img { max-width: 100%; }
+"""
+
+
+def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEBOOK_DIR,
+            timeout_s: int = 600, log=print) -> list[Path]:
+    """Execute every notebook; write ``<name>.html`` (and its figures) to ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebook_paths(notebook_dir):
+        start = time.perf_counter()
+        nb = execute(path, results_dir, out_dir, timeout_s)
+        html_path = out_dir / f"{path.stem}.html"
+        html_path.write_text(to_offline_html(nb), encoding="utf-8")
+        written.append(html_path)
+        log(f"cebench notebooks: {path.name} -> {html_path} "
+            f"({time.perf_counter() - start:.1f} s)")
+    return written
+
+
+def run(args) -> int:
+    from nbclient.exceptions import CellExecutionError
+
+    results_dir, out_dir = Path(args.results), Path(args.out)
+    notebook_dir = Path(args.notebooks)
+    if not results_dir.is_dir():
+        raise UsageError(f"no results directory at {results_dir}")
+    if not notebook_paths(notebook_dir):
+        raise UsageError(f"no notebooks (*.ipynb) in {notebook_dir}")
+    try:
+        run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout)
+    except CellExecutionError as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        print(f"cebench notebooks: a notebook failed: {lines[-1] if lines else exc}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "notebooks", aliases=["analysis"],
+        help="execute the analysis notebooks and write offline HTML",
+        description="Execute every analysis notebook headless against a results folder and "
+        "write each as HTML (with its figures) into the out folder. Exit 1 if a notebook "
+        "fails, 2 on bad input.")
+    parser.add_argument("--results", default="results", help="asv results folder "
+                        "(default: results)")
+    parser.add_argument("--out", default="html/analysis",
+                        help="output folder (default: html/analysis)")
+    parser.add_argument("--notebooks", default=str(DEFAULT_NOTEBOOK_DIR),
+                        help=f"folder of notebooks (default: {DEFAULT_NOTEBOOK_DIR})")
+    parser.add_argument("--timeout", type=int, default=600,
+                        help="seconds per notebook cell (default 600)")
+    parser.set_defaults(func=run)

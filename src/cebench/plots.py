@@ -1,0 +1,238 @@
+"""Figures for the analysis notebooks: each function takes tidy frames, returns a Figure.
+
+The frames come from :mod:`cebench.results` (``load`` and its queries) and
+:mod:`cebench.compare` (``compare_frames`` / ``compare_versions``). Notebooks stay thin:
+load, call one of these, :func:`save`. When there is nothing to plot, functions return
+None and :func:`note` says so (a Markdown line in a notebook, a print elsewhere).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+if not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cebench import results  # noqa: E402
+
+VERDICT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "unchanged": "#7f8c8d",
+                   "untested": "#e67e22", "noisy": "#8e44ad", "missing": "#bdc3c7"}
+
+
+def results_dir() -> Path:
+    """``CEBENCH_RESULTS`` (default ``../results``, the repository's from ``analysis/``)."""
+    return Path(os.environ.get("CEBENCH_RESULTS", "../results"))
+
+
+def out_dir() -> Path:
+    """``CEBENCH_ANALYSIS_OUT`` (default ``html/analysis``), created."""
+    path = Path(os.environ.get("CEBENCH_ANALYSIS_OUT", "html/analysis"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def note(text: str) -> str:
+    """Say something about the data (e.g. that some is absent) without failing."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is not None:
+            display(Markdown(f"> **Note.** {text}"))
+            return text
+    except ImportError:
+        pass
+    print(f"Note: {text}")
+    return text
+
+
+def save(fig, name: str, directory: Path | None = None) -> Path | None:
+    """Write ``fig`` as ``<name>.png`` in the out folder; None (nothing written) for None."""
+    if fig is None:
+        return None
+    path = (directory or out_dir()) / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def _label(row) -> str:
+    name = getattr(row, "short_name_base", None) or getattr(row, "short_name", "")
+    return f"{name}({row.params})"
+
+
+# --- regressions -------------------------------------------------------------------------
+
+
+def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
+    """Ratio candidate/baseline with its 99 % interval for the ``n`` largest changes."""
+    table = table[np.isfinite(table["ratio"])] if len(table) else table
+    if table.empty:
+        return None
+    top = table.reindex(table["worse_by"].abs().sort_values(ascending=False).index).head(n)
+    top = top.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(top) + 1.2))
+    y = np.arange(len(top))
+    low = (top["ratio"] - top["ratio_low"]).clip(lower=0).fillna(0)
+    high = (top["ratio_high"] - top["ratio"]).clip(lower=0).fillna(0)
+    colours = [VERDICT_COLOURS.get(v, "k") for v in top["verdict"]]
+    ax.errorbar(top["ratio"], y, xerr=[low, high], fmt="none", ecolor="#999", lw=1)
+    ax.scatter(top["ratio"], y, c=colours, zorder=3, s=18)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, [_label(r) for r in top.itertuples()], fontsize=7)
+    ax.set_xlabel("candidate / baseline (log; bars: conservative 99 % interval)")
+    ax.set_title(title or "Largest changes")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v)
+               for v, c in VERDICT_COLOURS.items() if v in set(top["verdict"])]
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def ratio_grid(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
+               facet: str = "weighting") -> dict[str, pd.DataFrame]:
+    """Geometric-mean ratio per ``row`` x ``col`` cell, one grid per ``facet`` value."""
+    needed = {row, col, facet, "ratio"}
+    if table.empty or not needed <= set(table.columns):
+        return {}
+    grids = {}
+    for value, part in table.dropna(subset=[row, col, facet]).groupby(facet, sort=True):
+        grid = part.pivot_table(index=row, columns=col, values="ratio",
+                                aggfunc=results.geometric_mean)
+        grids[str(value)] = grid
+    return grids
+
+
+def ratio_heatmap(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
+                  facet: str = "weighting", title: str = ""):
+    """Heatmaps of the geometric-mean ratio, ``row`` x ``col``, one panel per ``facet``."""
+    grids = ratio_grid(table, row, col, facet)
+    if not grids:
+        return None
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids) + 1, 3.4), squeeze=False)
+    values = np.concatenate([g.to_numpy().ravel() for g in grids.values()])
+    values = values[np.isfinite(values) & (values > 0)]
+    span = max(0.05, float(np.abs(np.log2(values)).max())) if values.size else 0.05
+    for ax, (name, grid) in zip(axes[0], grids.items()):
+        data = np.log2(grid.to_numpy(dtype=float))
+        image = ax.imshow(data, cmap="RdYlGn_r", vmin=-span, vmax=span, aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(grid.shape[0]), grid.index, fontsize=8)
+        ax.set_title(f"{facet} = {name}", fontsize=9)
+        for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=axes[0].tolist(), label="log2(ratio): red = slower")
+    fig.suptitle(title or "Geometric-mean ratio candidate / baseline", fontsize=10)
+    return fig
+
+
+# --- weight cost --------------------------------------------------------------------------
+
+
+def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
+                 title: str = "", ylabel: str = "", reference: float | None = None,
+                 log: bool = False, agg=None):
+    """Bars of ``agg(value)`` (default: geometric mean) per ``x``, one colour per ``hue``."""
+    if frame.empty or x not in frame or hue not in frame:
+        return None
+    frame = frame.dropna(subset=[x, hue, value])
+    if frame.empty:
+        return None
+    table = frame.pivot_table(index=x, columns=hue, values=value,
+                              aggfunc=agg or results.geometric_mean)
+    if hue == "torch_version":
+        table = table[sorted(table.columns, key=results.version_key)]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(table) * max(1, table.shape[1] / 2)), 3.6))
+    table.plot.bar(ax=ax, rot=30, width=0.8, logy=log)
+    if reference is not None:
+        ax.axhline(reference, color="k", lw=0.8)
+    ax.set_ylabel(ylabel or value)
+    ax.set_xlabel(x)
+    ax.set_title(title)
+    ax.legend(title=hue, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --- memory and bandwidth -------------------------------------------------------------
+
+
+def bandwidth_roofline(bandwidth: pd.DataFrame, fraction: pd.DataFrame,
+                       ceilings: pd.Series | None = None, title: str = ""):
+    """Fraction of the measured peak copy bandwidth each case reaches, per torch version.
+
+    ``ceilings`` (same index as a case label) marks the most eager torch can reach: the
+    case's minimum bytes over the bytes eager kernels move (cebench.roofline).
+    """
+    if fraction.empty:
+        return None
+    frame = fraction.assign(case=[f"{r.params} {r['pass']}" for _, r in fraction.iterrows()])
+    table = frame.pivot_table(index="case", columns="torch_version", values="value",
+                              aggfunc="median")
+    table = table[sorted(table.columns, key=results.version_key)]
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(table) + 1.5))
+    table.plot.barh(ax=ax, width=0.8)
+    if ceilings is not None:
+        ys = [i for i, case in enumerate(table.index) if case in ceilings.index]
+        ax.scatter([ceilings[table.index[i]] for i in ys], ys, marker="|", s=200, c="k",
+                   zorder=3, label="eager ceiling (min / eager bytes)")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xlabel("achieved / measured peak copy bandwidth")
+    ax.set_title(title or "Bandwidth against the roofline")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def eager_ceilings(fraction: pd.DataFrame, device: str) -> pd.Series:
+    """Per case label (as :func:`bandwidth_roofline`): minimum / eager bytes (roofline)."""
+    from cebench import roofline
+    from cebench.cases import Case
+
+    out = {}
+    for _, r in fraction.drop_duplicates(["params", "pass"]).iterrows():
+        fields = {k: r[k] for k in ("family", "dtype", "reduction", "weighting", "layout")
+                  if k in r and isinstance(r[k], str)}
+        try:
+            case = Case(**fields)
+            out[f"{r.params} {r['pass']}"] = (roofline.minimum_bytes(case, r["pass"])
+                                              / roofline.eager_bytes(case, r["pass"], device))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return pd.Series(out, dtype=float)
+
+
+# --- accuracy -------------------------------------------------------------------------------
+
+
+def accuracy_bars(frame: pd.DataFrame, title: str = ""):
+    """Relative error against float64, per dtype, one panel per quantity (loss, grad)."""
+    if frame.empty:
+        return None
+    quantities = sorted(frame["short_name"].unique())
+    fig, axes = plt.subplots(1, len(quantities), figsize=(6 * len(quantities), 3.8),
+                             squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], quantities):
+        part = frame[frame["short_name"] == name]
+        table = part.pivot_table(index="dtype", columns="torch_version", values="value",
+                                 aggfunc="max")
+        table = table[sorted(table.columns, key=results.version_key)]
+        table.clip(lower=1e-12).plot.bar(ax=ax, rot=20, logy=True, width=0.8)
+        ax.set_title(f"{name.split('.')[-1]} (max over reduction, weighting)", fontsize=9)
+        ax.set_ylabel("relative error vs float64")
+        ax.legend(title="torch", fontsize=7)
+    fig.suptitle(title or "Accuracy against the float64 reference", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def finite_or_none(x) -> float | None:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None

@@ -1,0 +1,235 @@
+"""cebench dashboard: the parts, their rendering, and (slow) the site in headless Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from cebench import dashboard
+from cebench.cli import UsageError, main
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+
+
+def committed_results() -> Path:
+    """The committed results (or CEBENCH_DASHBOARD_RESULTS, for scratch results)."""
+    return Path(os.environ.get("CEBENCH_DASHBOARD_RESULTS", REPO / "results"))
+
+
+def chromium_binary() -> str | None:
+    """CEBENCH_CHROMIUM (e.g. google-chrome on GitHub runners), else Debian's chromium."""
+    path = os.environ.get("CEBENCH_CHROMIUM", "/usr/bin/chromium")
+    return path if os.access(path, os.X_OK) else None
+
+
+# --- fast: rendering and bookkeeping ------------------------------------------------------
+
+
+def test_markdown_tables_and_shortcodes_render_and_html_is_escaped():
+    html = dashboard.markdown_to_html("### :red_circle: report\n\n| a | b |\n|---|---|\n| 1 | <x> |\n")
+    assert "<table>" in html and "<td>1</td>" in html
+    assert "&lt;x&gt;" in html and "<x>" not in html
+    assert "\N{BLACK CIRCLE}" in html and ":red_circle:" not in html
+
+
+def test_check_report_shows_broken_rules_and_hides_matching_grid_cases():
+    report = {"torch_version": "2.13.0", "devices": {"cpu": "x"},
+              "summary": {"verdicts": {"grid": {"matches": 2, "differs": 1}}, "rules_broken": 1},
+              "cases": [{"kind": "grid", "name": "ok-case", "verdict": "matches", "rule_broken": False},
+                        {"kind": "grid", "name": "ok-case-2", "verdict": "matches", "rule_broken": False},
+                        {"kind": "grid", "name": "bad-case", "verdict": "differs", "rule_broken": True}]}
+    html = dashboard.render_check(report)
+    assert "bad-case" in html and "ok-case" not in html
+    assert '<tr class="bad">' in html
+    assert "Rules broken: <strong>1</strong>" in html
+
+
+def test_link_bar_is_injected_once_outside_the_app_root(tmp_path):
+    index = tmp_path / "index.html"
+    index.write_text('<html><body><div id="root"></div></body></html>')
+    dashboard.inject_link_bar(index)
+    dashboard.inject_link_bar(index)
+    text = index.read_text()
+    assert text.count('id="cebench-links"') == 1
+    assert text.index('<div id="root"></div>') < text.index("cebench-links") < text.index("</body>")
+    assert 'href="cebench/index.html"' in text
+
+
+def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
+    (tmp_path / "precious.py").write_text("x = 1")
+    with pytest.raises(UsageError, match="not a dashboard"):
+        dashboard.clear_output_dir(tmp_path)
+    assert (tmp_path / "precious.py").exists()
+
+
+def _run(torch, commit, day, env="env-a"):
+    return dashboard.Run(torch, commit, env, date=day * 86400.0)
+
+
+def test_alert_pairs_take_the_newest_torch_against_the_previous_version_and_results():
+    runs = sorted([_run("2.13.0", "aaa", 1), _run("2.14.1", "aaa", 1),
+                   _run("2.13.0", "bbb", 2), _run("2.14.1", "bbb", 2)],
+                  key=lambda r: (dashboard._version_key(r.torch), r.date))
+    pairs = dashboard.alert_pairs(runs)  # default: the newest commit, bbb
+    assert [(what, b.torch, b.commit, c.torch, c.commit) for what, b, c in pairs] == [
+        ("previous torch version", "2.13.0", "bbb", "2.14.1", "bbb"),
+        ("previous results", "2.14.1", "aaa", "2.14.1", "bbb")]
+    assert dashboard.alert_pairs(runs, commit="aaa") == [("previous torch version", runs[0], runs[2])]
+    assert dashboard.alert_pairs(runs, commit="zzz") == []
+
+
+def test_a_failing_part_is_reported_and_the_others_still_build(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()  # no benchmarks.json, no machines: asv and compare must fail, alone
+    html = tmp_path / "html"
+    code = main(["dashboard", "--results", str(results), "--html", str(html),
+                 "--config", str(REPO / "asv.conf.json"), "--only", "asv,compare"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert re.search(r"^cebench dashboard: asv: FAILED: no benchmarks.json", err, re.MULTILINE)
+    assert re.search(r"^cebench dashboard: compare: FAILED: ", err, re.MULTILINE)
+    front = (html / "index.html").read_text()  # a front page that leads to the report
+    assert "failed: no benchmarks.json" in front
+    assert "http://" not in front and "https://" not in front
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["dashboard", "--results", str(tmp_path / "nope"), "--config",
+                 str(REPO / "asv.conf.json")]) == 2
+    assert main(["dashboard", "--only", "asv,nonsense", "--results", str(tmp_path),
+                 "--config", str(REPO / "asv.conf.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("cebench dashboard: error:") for line in err)
+
+
+# --- slow: the whole site, in a browser with no way out -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    results = committed_results()
+    if not (results / "benchmarks.json").exists():
+        pytest.skip(f"no committed asv results in {results} (set CEBENCH_DASHBOARD_RESULTS)")
+    html = tmp_path_factory.mktemp("dashboard") / "html"
+    proc = subprocess.run([sys.executable, "-m", "cebench", "dashboard", "--results", str(results),
+                           "--html", str(html)], cwd=REPO, check=False,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return html, results
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    html, _ = site
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no Chromium at /usr/bin/chromium (bash scripts/install-chromium.sh) "
+                    "or CEBENCH_CHROMIUM")
+    pytest.importorskip("websocket", reason="websocket-client is not installed (dev extra)")
+    from cdp import Browser
+
+    b = Browser(binary)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    out = Path(os.environ.get("CEBENCH_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# The tachyon UI probes optional per-benchmark data (graphs of benchmarks an environment
+# did not run, e.g. GPU-only ones on a CPU machine; sample sidecars): a 404 there is normal.
+OPTIONAL_DATA = re.compile(r"/(graphs|samples)/")
+APP_READY = "document.querySelector('#root') && document.querySelector('#root').innerText.length > 200"
+
+
+def assert_clean(load, base):
+    outside = [u for u in load.requests if not u.startswith(base) and not u.startswith(("data:", "blob:"))]
+    assert not outside, f"{load.url} requested outside 127.0.0.1: {outside[:5]}"
+    assert not load.errors, f"{load.url}: {load.errors[:5]}"
+    missing = [u for u, s in load.statuses.items() if s >= 400 and not OPTIONAL_DATA.search(u)]
+    assert not missing, f"{load.url}: missing {missing[:5]}"
+    assert load.rendered, f"{load.url} did not render"
+
+
+@pytest.mark.slow
+def test_site_loads_nothing_from_outside_its_folder(site):
+    html, _ = site
+    external = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.IGNORECASE)
+    offenders = [str(p.relative_to(html)) for p in html.rglob("*.html") if external.search(p.read_text())]
+    assert not offenders
+
+
+@pytest.mark.slow
+def test_dashboard_front_page_renders_offline_and_links_to_the_analysis(served, browser, shots):
+    load = browser.load(served + "index.html", ready_js=APP_READY, screenshot=shots / "index.png")
+    assert_clean(load, served)
+    assert "cebench" in load.text and "bench_loss.Core.time_forward" in load.text
+    link = browser.evaluate("(() => { const a = document.querySelector('#cebench-links a');"
+                            " if (!a) return null; const r = a.getBoundingClientRect();"
+                            " return {href: a.href, visible: r.width > 0 && r.bottom <= innerHeight}; })()")
+    assert link and link["visible"], "the cebench link bar did not survive the tachyon UI"
+    assert link["href"] == served + "cebench/index.html"
+
+
+@pytest.mark.slow
+def test_benchmark_graph_shows_both_torch_versions(served, site, browser, shots):
+    _, results = site
+    versions = sorted({r.torch for runs in dashboard.runs_by_machine(results).values() for r in runs})
+    assert len(versions) >= 2, f"the committed results cover only torch {versions}"
+    bench = "bench_loss.Core.time_forward"
+    load = browser.load(f"{served}index.html#view=compare&pairMode=env&bench={bench}",
+                        ready_js=APP_READY + " && document.body.innerText.includes('envs')",
+                        screenshot=shots / "graph-compare-envs.png")
+    assert_clean(load, served)
+    fetched = {u for u, s in load.statuses.items() if s == 200 and u.endswith(f"/{bench}.json") and "/graphs/branch-" in u}
+    assert len(fetched) >= 2, f"graph data of {bench} for fewer than two environments: {fetched}"
+    envs = int(re.search(r"(\d+) envs", load.text).group(1))
+    assert envs >= 2
+    if any("torch-" in u for u in fetched):  # asv matrix environments name the version
+        for version in versions:
+            assert any(f"torch-{version}" in u for u in fetched), (version, fetched)
+
+
+@pytest.mark.slow
+def test_every_cebench_page_renders_offline(served, browser, shots):
+    load = browser.load(served + "cebench/index.html", screenshot=shots / "cebench-index.png")
+    assert_clean(load, served)
+    hrefs = browser.evaluate("[...document.querySelectorAll('li a')].map(a => a.href)")
+    pages = [h for h in hrefs if h != served + "index.html"]
+    assert any("/analysis/" in h for h in pages), "no analysis page linked"
+    assert any("/cebench/compare-" in h for h in pages), "no compare report linked"
+    assert any(h.endswith("/cebench/check.html") for h in pages), "no check table linked"
+    for href in pages:
+        name = href[len(served):].replace("/", "-")
+        page = browser.load(href, ready_js="document.readyState === 'complete'",
+                            screenshot=shots / name.replace(".html", ".png"))
+        assert_clean(page, served)
+        assert len(page.text) > 200, f"{href} is nearly empty"

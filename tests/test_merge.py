@@ -1,0 +1,102 @@
+"""cebench merge-results: per-job results trees of a GPU fleet into one results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cebench import dashboard, merge
+from cebench.cli import UsageError, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def results_source() -> Path:
+    return Path(os.environ.get("CEBENCH_DASHBOARD_RESULTS", REPO / "results"))
+
+
+@pytest.fixture
+def two_job_trees(tmp_path):
+    """Two artifact-like trees: the real results of one machine, and the same results
+    as if from another machine (machine.json's name edited), as two fleet jobs upload."""
+    source = results_source()
+    machines = [p for p in sorted(source.glob("*/machine.json"))
+                if any(f.name != "machine.json" for f in p.parent.glob("*.json"))] if source.is_dir() else []
+    if not (source / "benchmarks.json").exists() or not machines:
+        pytest.skip(f"no committed asv results in {source} (set CEBENCH_DASHBOARD_RESULTS)")
+    machine = machines[0].parent.name
+    job_a, job_b = tmp_path / "fleet" / "a", tmp_path / "fleet" / "b"
+    for job in (job_a, job_b):
+        job.mkdir(parents=True)
+        shutil.copy2(source / "benchmarks.json", job / "benchmarks.json")
+    shutil.copytree(source / machine, job_a / machine)
+    other = "nvidia-test-gpu-x1"
+    shutil.copytree(source / machine, job_b / other)
+    info = json.loads((job_b / other / "machine.json").read_text())
+    info["machine"] = other
+    (job_b / other / "machine.json").write_text(json.dumps(info))
+    for path in (job_b / other).glob("*.json"):
+        if path.name != "machine.json":
+            data = json.loads(path.read_text())
+            data["params"]["machine"] = other
+            path.write_text(json.dumps(data))
+    return job_a, job_b, machine, other
+
+
+@pytest.mark.slow  # runs `cebench compare` twice
+def test_two_machines_merge_load_compare_and_render_together(two_job_trees, tmp_path):
+    job_a, job_b, machine, other = two_job_trees
+    into = tmp_path / "results"
+    summary = merge.merge_results([job_a, job_b], into)
+    assert summary.machines == sorted([machine, other])
+    assert json.loads((into / "benchmarks.json").read_text()) == json.loads((job_a / "benchmarks.json").read_text())
+    runs = dashboard.runs_by_machine(into)
+    assert set(runs) == {machine, other}
+    assert [r.torch for r in runs[machine]] == [r.torch for r in runs[other]]
+    # merging again (a re-run of the final job) copies nothing and changes nothing
+    again = merge.merge_results([job_a, job_b], into)
+    assert again.files_copied == 0 and again.files_identical == summary.files_copied
+    if len(dashboard.latest_per_torch(runs[machine])) < 2:
+        pytest.skip("one torch version only: nothing to compare")
+    out = tmp_path / "html" / "cebench"
+    out.mkdir(parents=True)
+    outcome = dashboard.build_compare(into, out, REPO)
+    assert outcome.ok, outcome.message
+    assert sorted(p.name for p in out.glob("compare-*.html")) == sorted(
+        [f"compare-{machine}.html", f"compare-{other}.html"])
+    assert "<table>" in (out / f"compare-{other}.html").read_text()
+
+
+def test_differing_benchmarks_are_named_and_nothing_is_copied(two_job_trees, tmp_path, capsys):
+    job_a, job_b, _, _ = two_job_trees
+    benchmarks = json.loads((job_b / "benchmarks.json").read_text())
+    name = min(k for k in benchmarks if k != "version")
+    benchmarks[name]["version"] = "0" * 64
+    (job_b / "benchmarks.json").write_text(json.dumps(benchmarks))
+    into = tmp_path / "results"
+    assert main(["merge-results", str(job_a), str(job_b), "--into", str(into)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and name in err and "differ in 1 benchmark" in err
+    assert not into.exists()
+
+
+def test_same_named_results_with_other_contents_conflict(two_job_trees, tmp_path):
+    job_a, _, machine, _ = two_job_trees
+    clash = tmp_path / "clash"
+    shutil.copytree(job_a, clash)
+    result = next(p for p in (clash / machine).glob("*.json") if p.name != "machine.json")
+    data = json.loads(result.read_text())
+    data["date"] += 1
+    result.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="different results with the same name"):
+        merge.merge_results([job_a, clash], tmp_path / "results")
+
+
+def test_a_folder_without_benchmarks_json_is_bad_input(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="not an asv results directory"):
+        merge.merge_results([tmp_path / "empty"], tmp_path / "results")
