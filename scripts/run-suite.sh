@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole suite on this machine's device (CUDA if present, else the CPU):
 # asv environments over the torch matrix, the machine record, asv run, the dashboard.
+# CPU measurements run on one torch thread (CEBENCH_CPU_THREADS; see docs/measurement.md).
 # Extra arguments go to `asv run` (e.g. --bench Core, -E existing:same, HEAD^!).
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
@@ -21,5 +22,7 @@ asv run --machine "$machine" --launch-method "$launch" --record-samples \
 if [ "$status" -ne 0 ]; then
     echo "cebench: asv run exited $status (some benchmarks failed); building the dashboard anyway" >&2
 fi
-asv publish
+# asv publish (offline UI) + the analysis notebooks, compare report and semantics table
+cebench dashboard || status=$?
+echo "cebench: dashboard in html/index.html"
 exit "$status"
