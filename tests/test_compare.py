@@ -343,3 +343,9 @@ def test_compare_versions_for_notebooks():
     assert set(table["verdict"]) <= set(compare.VERDICTS)
     one_version = compare.compare_versions(df[df["torch_version"] == "2.13.0"])
     assert one_version.empty
+
+
+def test_min_mannwhitney_p_handles_thousands_of_samples():
+    """track_ timings carry up to ~1000 samples: the exact binomial overflows a float."""
+    assert 0.0 <= compare.min_mannwhitney_p(1000, 1000) < 1e-300
+    assert compare.min_mannwhitney_p(1, 1000) == pytest.approx(2 / 1001)

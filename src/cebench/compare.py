@@ -148,7 +148,9 @@ def min_mannwhitney_p(n_a: int, n_b: int) -> float:
     """The smallest two-sided p-value Mann-Whitney U can give for these sample sizes."""
     if n_a == 0 or n_b == 0:
         return 1.0
-    return min(1.0, 2.0 / math.comb(n_a + n_b, min(n_a, n_b)))
+    # 2 / C(n_a + n_b, n_a), in logs: the binomial overflows a float past ~1000 samples
+    log_comb = math.lgamma(n_a + n_b + 1) - math.lgamma(n_a + 1) - math.lgamma(n_b + 1)
+    return min(1.0, 2.0 * math.exp(-log_comb))
 
 
 def mannwhitney_p(a, b) -> float:

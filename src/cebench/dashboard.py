@@ -97,7 +97,7 @@ def publish_asv(results_dir: Path, html_dir: Path, conf_path: Path, workdir: Pat
         return PartOutcome("asv", False, f"asv publish exited {code}: {last}")
     # --no-backup: the stock index (kept as index.legacy.html otherwise) loads CDN scripts.
     code, last = _run([sys.executable, "-m", "asv_tachyon", "install", "--no-backup",
-                       str(html_dir)], cwd=html_dir)
+                       str(html_dir.resolve())], cwd=html_dir)
     if code != 0:
         (html_dir / "index.html").unlink(missing_ok=True)  # never leave the CDN-loading page
         return PartOutcome("asv", False, f"asv-tachyon install exited {code}: {last} "
