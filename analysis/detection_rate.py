@@ -42,7 +42,8 @@ def asv_config(work: Path, name: str) -> Path:
 
 def asv_run(work: Path, name: str, slowdown: float, bench: str, machine: str,
             commit: str) -> float:
-    env = dict(os.environ, CEBENCH_INJECT_SLOWDOWN=str(slowdown))
+    env = dict(os.environ, CEBENCH_INJECT_SLOWDOWN=str(slowdown),
+               CEBENCH_INJECT_MATCH=os.environ.get("CEBENCH_INJECT_MATCH", ""))
     cmd = ["asv", "--config", str(asv_config(work, name)), "run", "-E", "existing:same",
            "--launch-method", "forkserver", "--record-samples", "--machine", machine,
            "--bench", bench, "--set-commit-hash", commit]

@@ -120,6 +120,10 @@ def test_injected_slowdown_hook(monkeypatch):
     assert torch.equal(slowed(), plain())
     key = (case.name, "cpu", "forward", True)
     assert inputs._CALL_SECONDS[key] > 0
+    monkeypatch.setenv("CEBENCH_INJECT_MATCH", "w-none")  # another path: not slowed
+    assert inputs.loss_call(prepared, "forward").__name__ == "forward"
+    monkeypatch.setenv("CEBENCH_INJECT_MATCH", "w-random")
+    assert inputs.loss_call(prepared, "forward").__name__ == "slowed"
     monkeypatch.setenv("CEBENCH_INJECT_SLOWDOWN", "-1")
     with pytest.raises(ValueError):
         inputs.loss_call(prepared, "forward")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import time
 from typing import Callable
 
@@ -132,11 +133,15 @@ def loss_call(inputs: Inputs, pass_: str, weighted: bool = True) -> Callable[[],
     ``weighted=False`` drops the weight (the unweighted twin of a weighted case).
     ``CEBENCH_INJECT_SLOWDOWN`` (a fraction, e.g. 0.10) slows every call down on
     purpose, to test that ``cebench compare`` detects it; see _with_injected_slowdown.
+    ``CEBENCH_INJECT_MATCH`` (a regex on the case name, e.g. ``w-random``) limits it to
+    the matching cases, as a real regression of one code path would be.
     """
     if pass_ not in PASSES:
         raise ValueError(f"unknown pass {pass_!r}; expected one of {', '.join(PASSES)}")
     call = _loss_call(inputs, pass_, weighted)
     slowdown = float(os.environ.get("CEBENCH_INJECT_SLOWDOWN") or 0)
+    if slowdown and not re.search(os.environ.get("CEBENCH_INJECT_MATCH") or "", inputs.case.name):
+        slowdown = 0.0
     return _with_injected_slowdown(call, inputs, pass_, weighted, slowdown) if slowdown else call
 
 
