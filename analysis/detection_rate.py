@@ -28,16 +28,11 @@ DEFAULT_BENCH = r"Core\.time_forward(_backward)?\('small', 'float32'"
 
 
 def asv_config(work: Path, name: str) -> Path:
-    from asv import util
+    from cebench import asvconf
 
-    conf = util.load_json(str(REPO / "asv.conf.json"), js_comments=True)
-    conf.update(repo=str(REPO), benchmark_dir=str(REPO / "benchmarks"),
-                results_dir=str(work / "runs" / name), html_dir=str(work / "html"),
-                env_dir=str(work / "env"))
-    path = work / "conf" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(conf, indent=1))
-    return path
+    return asvconf.write_relocated(REPO / "asv.conf.json", work / "conf" / f"{name}.json",
+                                   results_dir=work / "runs" / name, html_dir=work / "html",
+                                   env_dir=work / "env")
 
 
 def asv_run(work: Path, name: str, slowdown: float, bench: str, machine: str,

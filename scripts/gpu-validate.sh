@@ -170,17 +170,15 @@ phase_setup() {
     fi
 
     # asv.conf.json with the repository, benchmarks and results redirected (the copied tree
-    # has no .git): read with asv's own loader.
+    # has no .git): cebench.asvconf, which reads it with asv's own loader.
     "$PY" - <<'EOF'
-import json, os
-from asv import util
-work, root = os.environ["WORK"], os.environ["ROOT"]
-conf = util.load_json(os.path.join(root, "asv.conf.json"), js_comments=True)
-conf.update(repo=os.path.join(work, "repo"), benchmark_dir=os.path.join(root, "benchmarks"),
-            results_dir=os.path.join(work, "results"), html_dir=os.path.join(work, "html"),
-            env_dir=os.path.join(work, "env"), branches=["main"])
-with open(os.path.join(work, "asv.conf.json"), "w") as f:
-    json.dump(conf, f, indent=1)
+import os
+from pathlib import Path
+from cebench import asvconf
+work, root = Path(os.environ["WORK"]), Path(os.environ["ROOT"])
+asvconf.write_relocated(root / "asv.conf.json", work / "asv.conf.json", repo=work / "repo",
+                        results_dir=work / "results", html_dir=work / "html",
+                        env_dir=work / "env", branches=["main"])
 EOF
     "$PY" -m cebench machine >"$WORK/machine-name"
     "$PY" -m asv machine --machine "$(cat "$WORK/machine-name")" --yes >/dev/null

@@ -12,7 +12,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-import json
 import os
 import pathlib
 import subprocess
@@ -28,14 +27,11 @@ def run_asv(tmp_path):
     Returns ``run(bench_regexes, *extra_args) -> (results_dir, commit, CompletedProcess)``.
     The machine record goes to a scratch $HOME, never the user's ~/.asv-machine.json.
     """
-    from asv import util
+    from cebench import asvconf
 
-    conf = util.load_json(str(REPO / "asv.conf.json"), js_comments=True)
-    conf.update(repo=str(REPO), benchmark_dir=str(REPO / "benchmarks"),
-                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"),
-                env_dir=str(tmp_path / "env"))
-    conf_path = tmp_path / "asv.conf.json"
-    conf_path.write_text(json.dumps(conf))
+    conf_path = asvconf.write_relocated(
+        REPO / "asv.conf.json", tmp_path / "asv.conf.json", results_dir=tmp_path / "results",
+        html_dir=tmp_path / "html", env_dir=tmp_path / "env")
     env = dict(os.environ, HOME=str(tmp_path))
     asv = [sys.executable, "-m", "asv", "--config", str(conf_path)]
     commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"],

@@ -27,11 +27,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cebench import asvconf
 from cebench.cli import UsageError
 
 PARTS = ("asv", "analysis", "compare", "check")
-# asv.conf.json keys that hold paths (made absolute in the config written for publish).
-_CONF_PATH_KEYS = ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir")
 LINK_BAR_MARKER = "<!-- cebench link bar -->"
 
 
@@ -65,32 +64,12 @@ def _cebench(*args: str) -> list[str]:
     return [sys.executable, "-m", "cebench", *args]
 
 
-def load_asv_conf(path: Path) -> dict:
-    """asv.conf.json (JSON with // comments) as a dict, read the way asv reads it."""
-    from asv import util
-
-    return util.load_json(str(path), js_comments=True)
-
-
-def write_publish_conf(conf_path: Path, results_dir: Path, html_dir: Path, out_dir: Path) -> Path:
-    """A copy of asv.conf.json whose paths are absolute and point at results_dir/html_dir."""
-    conf = load_asv_conf(conf_path)
-    root = conf_path.resolve().parent
-    for key in _CONF_PATH_KEYS:
-        if key in conf:
-            conf[key] = str((root / conf[key]).resolve())
-    conf["results_dir"] = str(results_dir.resolve())
-    conf["html_dir"] = str(html_dir.resolve())
-    out = out_dir / "asv.publish.json"
-    out.write_text(json.dumps(conf, indent=1))
-    return out
-
-
 def publish_asv(results_dir: Path, html_dir: Path, conf_path: Path, workdir: Path) -> PartOutcome:
     """``asv publish`` (needs the git history for commit dates), then the tachyon UI."""
     if not (results_dir / "benchmarks.json").exists():
         return PartOutcome("asv", False, f"no benchmarks.json in {results_dir}")
-    conf = write_publish_conf(conf_path, results_dir, html_dir, workdir)
+    conf = asvconf.write_relocated(conf_path, workdir / "asv.publish.json",
+                                   results_dir=results_dir, html_dir=html_dir)
     code, last = _run([sys.executable, "-m", "asv", "publish", "--config", str(conf)],
                       cwd=conf_path.resolve().parent)
     if code != 0 or not (html_dir / "index.json").exists():
