@@ -1,10 +1,10 @@
 """Numerical accuracy of low-precision cross entropy against cebench's float64 reference.
 
 The same parameters on every machine; the case (N×C logits, seeded) and the device
-("cuda" when available) are chosen inside ``cebench.conformance.accuracy_relative_error``.
+("cuda" when available) are chosen inside ``cebench.semantics.conformance.accuracy_relative_error``.
 """
 
-from cebench import conformance
+from cebench.semantics import conformance
 
 
 class Accuracy:

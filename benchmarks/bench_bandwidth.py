@@ -1,14 +1,14 @@
-"""Achieved memory bandwidth of cross entropy against the roofline (cebench.roofline).
+"""Achieved memory bandwidth of cross entropy against the roofline (cebench.measure.roofline).
 
 ``track_achieved_bandwidth_*``: the minimum bytes a pass must move divided by its
-single-call kernel time (cebench.timing: CUDA events with L2 flushed; perf_counter on
+single-call kernel time (cebench.measure.timing: CUDA events with L2 flushed; perf_counter on
 the CPU), in bytes/s. ``track_peak_fraction_*``: that bandwidth over this machine's
-measured copy bandwidth (cached per machine; see cebench.roofline).
+measured copy bandwidth (cached per machine; see cebench.measure.roofline).
 """
 
-from cebench import roofline
+from cebench.measure import roofline
 from cebench.asvbench import CaseBenchmark, asv_samples
-from cebench.inputs import bench_device
+from cebench.grid.inputs import bench_device
 
 
 class _Bandwidth(CaseBenchmark):

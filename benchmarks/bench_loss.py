@@ -1,7 +1,7 @@
-"""Time of weighted and unweighted cross entropy over the case grid (cebench.cases).
+"""Time of weighted and unweighted cross entropy over the case grid (cebench.grid.cases).
 
 Declarative: parameters come from the named grid, bodies call cebench. ``time_`` is
-the synchronised wall time of one call; ``track_`` values come from cebench.timing.
+the synchronised wall time of one call; ``track_`` values come from cebench.measure.timing.
 """
 
 from cebench.asvbench import CaseBenchmark

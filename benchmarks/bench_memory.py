@@ -1,14 +1,15 @@
 """Memory of one loss call (CUDA only): allocator peaks and NVML device telemetry.
 
-Declarative: the ``memory`` grid of cebench.cases; the figures come from
-cebench.memory and cebench.nvml. On the CPU every case is skipped in set-up ("allocator
-peaks need CUDA"). The analytical expectation (cebench.memory.expected_peak_bytes) is
+Declarative: the ``memory`` grid of cebench.grid.cases; the figures come from
+cebench.measure.memory and cebench.measure.nvml. On the CPU every case is skipped in set-up ("allocator
+peaks need CUDA"). The analytical expectation (cebench.measure.memory.expected_peak_bytes) is
 not an asv figure: the analysis compares it with these.
 """
 
-from cebench import memory, nvml
+from cebench.measure import memory
+from cebench.measure import nvml
 from cebench.asvbench import CaseBenchmark
-from cebench.inputs import bench_device
+from cebench.grid.inputs import bench_device
 
 
 class _CudaOnly(CaseBenchmark):

@@ -10,7 +10,7 @@
 #   setup          install the carried wheels into $WORK/site (PYTHONPATH), clone the git
 #                  bundle into $WORK/repo, write a temporary asv config, `asv machine`
 #   environment    nvidia-smi, python/torch/CUDA versions
-#   nvml_rate      python -m cebench.nvml: the NVML sample rate this machine sustains
+#   nvml_rate      python -m cebench.measure.nvml: the NVML sample rate this machine sustains
 #   profile        cebench profile CASE (torch.profiler + NVML): PNG, trace, JSON
 #   check          cebench check (float64 reference; CUDA too when present)
 #   pytest_cuda    python -m pytest -m cuda
@@ -212,10 +212,10 @@ EOF
 
 phase_nvml_rate() {
     if [ ! -f "$ROOT/src/cebench/nvml.py" ]; then
-        echo "cebench.nvml is not in this tree"
+        echo "cebench.measure.nvml is not in this tree"
         return 0
     fi
-    if [ "$DRY" = 1 ]; then "$PY" -m cebench.nvml 0.5; else "$PY" -m cebench.nvml 2; fi
+    if [ "$DRY" = 1 ]; then "$PY" -m cebench.measure.nvml 0.5; else "$PY" -m cebench.measure.nvml 2; fi
 }
 
 phase_profile() {

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from cebench import cases
-from cebench.cases import GRIDS, Case
+from cebench.grid import cases
+from cebench.grid.cases import GRIDS, Case
 
 
 def _values(axis):

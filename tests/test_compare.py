@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cebench import compare, results
+from cebench.results import compare
+from cebench.results import load as results
 from cebench.cli import UsageError, main
 
 DATA = Path(__file__).parent / "data"
@@ -109,7 +110,8 @@ def test_injected_slowdown_hook(monkeypatch):
     """CEBENCH_INJECT_SLOWDOWN wraps the loss call; results are unchanged; calibrated once."""
     import torch
 
-    from cebench import cases, inputs
+    from cebench.grid import cases
+    from cebench.grid import inputs
 
     case = cases.Case("small", reduction="mean", weighting="random")
     prepared = inputs.prepare(case, "cpu")

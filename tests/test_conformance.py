@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cebench import conformance, reference
+from cebench.semantics import conformance
+from cebench.semantics import reference
 
 REPO = Path(__file__).resolve().parents[1]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -160,7 +161,7 @@ def test_asv_accuracy_params_come_from_conformance():
 def test_semantics_doc_is_generated_from_the_reference():
     committed = (REPO / "docs" / "semantics.md").read_text()
     assert committed == conformance.render_semantics_doc(), (
-        "docs/semantics.md is stale: run `python -m cebench.conformance --write-doc`"
+        "docs/semantics.md is stale: run `python -m cebench.semantics.conformance --write-doc`"
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cebench import dashboard
+from cebench.publish import dashboard
 from cebench.cli import UsageError, main
 
 REPO = Path(__file__).resolve().parents[1]

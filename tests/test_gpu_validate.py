@@ -123,7 +123,7 @@ def test_every_chunk_regex_selects_benchmarks_and_the_gpu_subset_fits():
 
 
 def test_the_cases_the_script_names_exist():
-    from cebench import cases
+    from cebench.grid import cases
 
     names = re.findall(r"(?:PROFILE_CASE:-|--case )([a-z0-9.-]+)", SCRIPT.read_text())
     assert len(names) == 3

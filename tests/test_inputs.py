@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cebench import inputs
-from cebench.cases import IGNORE_INDEX, SEED_CLASS_WEIGHTS, Case
+from cebench.grid import inputs
+from cebench.grid.cases import IGNORE_INDEX, SEED_CLASS_WEIGHTS, Case
 
 BENCH_DIR = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 

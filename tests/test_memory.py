@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cebench import memory
-from cebench.cases import Case
-from cebench.inputs import build_inputs, loss_call
+from cebench.measure import memory
+from cebench.grid.cases import Case
+from cebench.grid.inputs import build_inputs, loss_call
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

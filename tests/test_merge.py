@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cebench import dashboard, merge
+from cebench.publish import dashboard
+from cebench.results import merge
 from cebench.cli import UsageError, main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cebench import notebooks, plots, results
+from cebench.publish import notebooks
+from cebench.publish import plots
+from cebench.results import load as results
 from cebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +131,6 @@ def test_regressions_notebook_charts_two_versions(executed):
 
 
 def test_every_verdict_has_a_colour():
-    from cebench import compare
+    from cebench.results import compare
 
     assert set(compare.VERDICTS) == set(plots.VERDICT_COLOURS)

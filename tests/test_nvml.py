@@ -9,7 +9,7 @@ import pynvml
 import pytest
 import torch
 
-from cebench import nvml
+from cebench.measure import nvml
 
 MiB = 2**20
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cebench import reference
+from cebench.semantics import reference
 
 # A 2×3 example worked by hand below with math.log/math.exp.
 LOGITS = [[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]

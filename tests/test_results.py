@@ -1,4 +1,4 @@
-"""cebench.results: asv results as a tidy frame; broken files warn and the rest loads.
+"""cebench.results.load: asv results as a tidy frame; broken files warn and the rest loads.
 
 ``tests/data/asv-results`` is real asv output (asv 0.6.6, this repository's benchmarks,
 ``--bench "'small'|Environment|Accuracy" -E existing:...`` with ``--record-samples``,
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cebench import results
+from cebench.results import load as results
 
 DATA = Path(__file__).parent / "data" / "asv-results"
 MACHINE = "cpu-amd-epyc-2c"

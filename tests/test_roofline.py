@@ -1,12 +1,12 @@
-"""cebench.roofline: the bytes models on hand-computed cases, the model against torch's
+"""cebench.measure.roofline: the bytes models on hand-computed cases, the model against torch's
 own op sequence (profiler, CPU), and the per-machine peak-bandwidth cache."""
 
 import json
 
 import pytest
 
-from cebench import roofline
-from cebench.cases import Case
+from cebench.measure import roofline
+from cebench.grid.cases import Case
 
 N, C = 4096, 128  # the "small" family
 L32 = N * C * 4
@@ -87,7 +87,7 @@ def test_eager_model_extra_kernels_for_layouts_autocast_and_cpu_2d_backward():
 
 
 def test_eager_is_never_below_the_minimum():
-    from cebench.cases import all_cases
+    from cebench.grid.cases import all_cases
 
     for case, _ in all_cases().values():
         if case.invalid_reason():
@@ -107,7 +107,7 @@ def _torch_dense_ops(case, pass_):
     """The dense aten ops torch runs for one call that touch a logits-sized tensor."""
     from torch.profiler import ProfilerActivity, profile
 
-    from cebench.inputs import build_inputs, loss_call
+    from cebench.grid.inputs import build_inputs, loss_call
 
     fn = loss_call(build_inputs(case, "cpu"), pass_)
     fn()

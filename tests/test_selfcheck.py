@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
-from cebench import cli, roofline, selfcheck
+from cebench import cli
+from cebench.measure import roofline
+from cebench.measure import selfcheck
 
 SMALL = "small.contiguous.float32.mean.w-random"
 

@@ -1,4 +1,4 @@
-"""cebench.timing: statistics, stopping and warm-up rules, throttle logic (fake clocks).
+"""cebench.measure.timing: statistics, stopping and warm-up rules, throttle logic (fake clocks).
 
 No timing thresholds: the rules are driven with synthetic samples and scripted clocks.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from cebench import timing
-from cebench.timing import ClockReading, StopRule
+from cebench.measure import timing
+from cebench.measure.timing import ClockReading, StopRule
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

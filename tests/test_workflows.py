@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cebench import dashboard
+from cebench.publish import dashboard
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -4,7 +4,7 @@
         def time_forward(self, *params):
             self.forward()
 
-A subclass names a grid of :mod:`cebench.cases`; ``params`` and ``param_names`` come
+A subclass names a grid of :mod:`cebench.grid.cases`; ``params`` and ``param_names`` come
 from it. ``setup`` rebuilds the case from the parameters, skips (asv's
 ``NotImplementedError``, reason printed) what this device cannot run, and takes the
 process-cached inputs. ``time_`` samples use a synchronising clock, so on CUDA a
@@ -14,8 +14,9 @@ sample is one whole call (launch, kernel, sync). CPU cases run on
 
 from __future__ import annotations
 
-from cebench import cases, timing
-from cebench.inputs import SkipCase, bench_device, loss_call, prepare
+from cebench.grid import cases
+from cebench.measure import timing
+from cebench.grid.inputs import SkipCase, bench_device, loss_call, prepare
 
 
 class CaseBenchmark:

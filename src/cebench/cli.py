@@ -14,15 +14,15 @@ import sys
 
 # Modules that contribute subcommands, in the order `cebench --help` lists them.
 SUBCOMMAND_MODULES = [
-    "cebench.cases",
+    "cebench.grid.cases",
     "cebench.environment",
-    "cebench.conformance",
-    "cebench.profile",
-    "cebench.selfcheck",
-    "cebench.compare",
-    "cebench.notebooks",
-    "cebench.dashboard",
-    "cebench.merge",
+    "cebench.semantics.conformance",
+    "cebench.measure.profile",
+    "cebench.measure.selfcheck",
+    "cebench.results.compare",
+    "cebench.publish.notebooks",
+    "cebench.publish.dashboard",
+    "cebench.results.merge",
 ]
 
 

@@ -127,9 +127,9 @@ def _version_key(version: str) -> tuple:
 
 def runs_by_machine(results_dir: Path) -> dict[str, list[Run]]:
     """machine name -> its runs (one per torch version x commit x environment), oldest
-    torch first, then oldest commit (read with cebench.results, which also knows the
+    torch first, then oldest commit (read with cebench.results.load, which also knows the
     torch version that ``--python=same`` runs recorded themselves)."""
-    from cebench import results
+    from cebench.results import load as results
 
     df = results.load(results_dir)
     df = df[["machine", "torch_version", "env_name", "commit", "date"]].dropna(

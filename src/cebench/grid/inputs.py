@@ -17,8 +17,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from cebench import timing
-from cebench.cases import IGNORE_INDEX, PASSES, SEED, SEED_CLASS_WEIGHTS, Case
+from cebench.measure import timing
+from cebench.grid.cases import IGNORE_INDEX, PASSES, SEED, SEED_CLASS_WEIGHTS, Case
 
 
 class SkipCase(Exception):
@@ -174,7 +174,7 @@ def _with_injected_slowdown(call, inputs: Inputs, pass_: str, weighted: bool,
 
     For validating ``cebench compare`` only: ``CEBENCH_INJECT_SLOWDOWN=0.10`` makes every
     loss call about 10 % slower. The call's time is measured once per process and case
-    (cebench.timing; the fastest of >= 10 calls, the best estimate of its uncontended
+    (cebench.measure.timing; the fastest of >= 10 calls, the best estimate of its uncontended
     time on a shared machine); the extra time is a spin on the CPU after the call (and
     after a CUDA sync), not a sleep: exact at microsecond scale, and it keeps the core
     busy as real work would.

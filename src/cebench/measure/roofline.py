@@ -39,7 +39,7 @@ target (not a cache line):
   the gradient is cast back (read L, write the stored bytes).
 
 The **peak bandwidth** is measured, not taken from a datasheet: a large device-to-device
-copy (``Tensor.copy_``) timed with :func:`cebench.timing.measure`, counted as read +
+copy (``Tensor.copy_``) timed with :func:`cebench.measure.timing.measure`, counted as read +
 write (2x the buffer). It is cached per machine and device in a small JSON file outside
 asv's ``results/`` tree (asv tries to load every ``*.json`` under ``results/`` as a
 result file): ``$CEBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cebench``, else
@@ -57,8 +57,8 @@ from pathlib import Path
 
 import torch
 
-from cebench import timing
-from cebench.cases import PASSES, Case
+from cebench.measure import timing
+from cebench.grid.cases import PASSES, Case
 
 TARGET_INDEX_BYTES = 8  # int64 class indices
 CACHE_VERSION = 1

@@ -22,7 +22,7 @@ from pathlib import Path
 from cebench.cli import UsageError
 
 #: The notebooks shipped in the repository (src layout: <repo>/src/cebench/ -> <repo>/analysis).
-DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "analysis"
+DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "analysis"
 
 #: An external script or stylesheet in HTML: what the offline page must not contain.
 EXTERNAL_RESOURCE = re.compile(

@@ -1,6 +1,6 @@
 """asv results as one tidy pandas DataFrame: a row per benchmark x parameters x run.
 
-    df = cebench.results.load("results")
+    df = cebench.results.load.load("results")
 
 asv keeps ``results/benchmarks.json`` (names, parameters, units) and, per machine,
 ``results/<machine>/machine.json`` and one ``<commit[:8]>-<env_name>.json`` per

@@ -3,7 +3,7 @@
 A GPU fleet runs the suite as one job per (runner, torch version); each job uploads an
 asv results tree (``benchmarks.json`` + ``<machine>/``). asv keeps one ``benchmarks.json``
 per results tree, so the trees can only be merged if they were made by the same
-benchmark code: the grid is one everywhere (cebench.cases). This command checks that
+benchmark code: the grid is one everywhere (cebench.grid.cases). This command checks that
 and copies the machine folders side by side, so that asv publish, `cebench compare`
 and the analysis see one tree. Nothing is copied unless everything checks out.
 """

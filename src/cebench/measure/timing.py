@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from cebench.nvml import (
+from cebench.measure.nvml import (
     CLOCK_EVENT_REASONS,
     THROTTLE_REASONS,
     decode_clock_event_reasons,
@@ -178,7 +178,7 @@ def warmup_converged(batch_medians_s: Sequence[float], tolerance: float) -> bool
 
 
 #: Clock events that do not slow a running kernel (idle, application-clock setting,
-#: sync boost, display clock): every bit of cebench.nvml's table not in THROTTLE_REASONS.
+#: sync boost, display clock): every bit of cebench.measure.nvml's table not in THROTTLE_REASONS.
 BENIGN_CLOCK_EVENTS = sum(bit for bit, name in CLOCK_EVENT_REASONS.items()
                           if name not in THROTTLE_REASONS)
 THROTTLE_THRESHOLD = 0.75  # nvbench's default: SM clock under 75 % of the default clock
@@ -257,7 +257,7 @@ def nvml_clock_reader(device_index: int | None = None) -> tuple[ClockReader | No
 
 
 def _nvml_handle(pynvml, torch_index: int):
-    """The NVML handle of torch's device, matched by UUID (cebench.nvml's mapping)."""
+    """The NVML handle of torch's device, matched by UUID (cebench.measure.nvml's mapping)."""
     try:
         index = nvml_index_for_uuid(pynvml, torch_device_uuid(torch_index))
     except Exception:  # noqa: BLE001 - no UUID match: fall back to torch's index

@@ -16,11 +16,11 @@ mid-run stops the thread and sets ``summary.lost``.
 
 *What NVML "used" means*: device-wide memory in use, which includes every process's
 CUDA context and the caching allocator's whole pool, not just live tensors; the exact
-per-call figure is the allocator's (:mod:`cebench.memory`). Report both, labelled.
+per-call figure is the allocator's (:mod:`cebench.measure.memory`). Report both, labelled.
 
 *How fast NVML can be polled* depends on the driver and on which fields are read
 (the running-process list is the slowest query). Measure it on the machine at hand
-with :func:`measure_sample_rate` (``python -m cebench.nvml``), which polls with no
+with :func:`measure_sample_rate` (``python -m cebench.measure.nvml``), which polls with no
 sleep for a second and reports the achieved rate; ``summary.achieved_rate_hz`` tells
 what every recording actually achieved. The default interval asks for 500 Hz.
 
@@ -505,7 +505,7 @@ def measure_sample_rate(duration_s: float = 1.0, *, device: int | None = None,
     return rec.summary
 
 
-if __name__ == "__main__":  # python -m cebench.nvml [seconds]
+if __name__ == "__main__":  # python -m cebench.measure.nvml [seconds]
     import sys
 
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cebench import results as results_mod
+from cebench.results import load as results_mod
 from cebench.cli import UsageError
 
 #: unit -> +1 when a larger value is worse, -1 when a smaller one is; other units

@@ -1,7 +1,7 @@
 """Figures for the analysis notebooks: each function takes tidy frames, returns a Figure.
 
-The frames come from :mod:`cebench.results` (``load`` and its queries) and
-:mod:`cebench.compare` (``compare_frames`` / ``compare_versions``). Notebooks stay thin:
+The frames come from :mod:`cebench.results.load` (``load`` and its queries) and
+:mod:`cebench.results.compare` (``compare_frames`` / ``compare_versions``). Notebooks stay thin:
 load, call one of these, :func:`save`. When there is nothing to plot, functions return
 None and :func:`note` says so (a Markdown line in a notebook, a print elsewhere).
 """
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cebench import results  # noqa: E402
+from cebench.results import load as results  # noqa: E402
 
 VERDICT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "unchanged": "#7f8c8d",
                    "untested": "#e67e22", "noisy": "#8e44ad", "missing": "#bdc3c7"}
@@ -170,7 +170,7 @@ def bandwidth_roofline(bandwidth: pd.DataFrame, fraction: pd.DataFrame,
     """Fraction of the measured peak copy bandwidth each case reaches, per torch version.
 
     ``ceilings`` (same index as a case label) marks the most eager torch can reach: the
-    case's minimum bytes over the bytes eager kernels move (cebench.roofline).
+    case's minimum bytes over the bytes eager kernels move (cebench.measure.roofline).
     """
     if fraction.empty:
         return None
@@ -194,8 +194,8 @@ def bandwidth_roofline(bandwidth: pd.DataFrame, fraction: pd.DataFrame,
 
 def eager_ceilings(fraction: pd.DataFrame, device: str) -> pd.Series:
     """Per case label (as :func:`bandwidth_roofline`): minimum / eager bytes (roofline)."""
-    from cebench import roofline
-    from cebench.cases import Case
+    from cebench.measure import roofline
+    from cebench.grid.cases import Case
 
     out = {}
     for _, r in fraction.drop_duplicates(["params", "pass"]).iterrows():

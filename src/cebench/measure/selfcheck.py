@@ -2,7 +2,7 @@
 
 For a few cases and both passes it times one call with:
 
-* ``cebench`` — :func:`cebench.timing.measure` (cold: L2 flushed on CUDA), and on CUDA
+* ``cebench`` — :func:`cebench.measure.timing.measure` (cold: L2 flushed on CUDA), and on CUDA
   also ``cebench-graph`` (the call replayed from a CUDA graph);
 * ``torch-timer`` — ``torch.utils.benchmark.Timer(...).blocked_autorange()`` with the
   same thread count (warm loop; each sample is the mean of a block of calls);
@@ -27,8 +27,9 @@ from collections.abc import Callable
 
 import torch
 
-from cebench import roofline, timing
-from cebench.cases import PASSES, Case, lookup
+from cebench.measure import roofline
+from cebench.measure import timing
+from cebench.grid.cases import PASSES, Case, lookup
 
 DEFAULT_CASES = {
     "cpu": ("small.contiguous.float32.mean.w-random",
@@ -141,7 +142,7 @@ def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
 
 def check_case(case: Case, pass_: str, device: str, *, budget_s: float, min_run_time: float,
                tolerance: float) -> Row:
-    from cebench.inputs import loss_call, prepare
+    from cebench.grid.inputs import loss_call, prepare
 
     fn = loss_call(prepare(case, device), pass_)
     methods: dict[str, MethodResult | None] = {
@@ -193,7 +194,7 @@ def format_table(rows: list[Row]) -> str:
 
 def run(args) -> int:
     from cebench.cli import UsageError
-    from cebench.inputs import bench_device
+    from cebench.grid.inputs import bench_device
 
     device = args.device or bench_device()
     if device == "cuda" and not torch.cuda.is_available():
@@ -221,7 +222,7 @@ def run(args) -> int:
 def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
     from cebench.cli import UsageError
     from cebench.environment import machine_name
-    from cebench.inputs import SkipCase
+    from cebench.grid.inputs import SkipCase
 
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
 

@@ -273,7 +273,7 @@ def register_cli(subparsers) -> None:
 
 
 def _cases_command(args) -> int:
-    from cebench.inputs import bench_device
+    from cebench.grid.inputs import bench_device
 
     device = args.device or bench_device()
     rows = []

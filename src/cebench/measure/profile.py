@@ -35,9 +35,9 @@ def register_cli(subparsers) -> None:
 
 
 def _profile_command(args) -> int:
-    from cebench import cases
+    from cebench.grid import cases
     from cebench.cli import UsageError
-    from cebench.inputs import SkipCase, bench_device, prepare
+    from cebench.grid.inputs import SkipCase, bench_device, prepare
 
     try:
         case = cases.lookup(args.case)
@@ -63,9 +63,11 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from cebench import memory, nvml, timing
+    from cebench.measure import memory
+    from cebench.measure import nvml
+    from cebench.measure import timing
     from cebench.environment import machine_name
-    from cebench.inputs import loss_call
+    from cebench.grid.inputs import loss_call
 
     case, device = inputs.case, inputs.device
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,7 @@ def _plot_timeline(summary: dict, events, sampler, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cebench.memory import live_bytes_series
+    from cebench.measure.memory import live_bytes_series
 
     fig, (ax_mem, ax_clk) = plt.subplots(2, 1, figsize=(10, 6), sharex=False)
     series = live_bytes_series(events)
