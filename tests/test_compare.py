@@ -20,7 +20,8 @@ import pytest
 
 from cebench.results import compare
 from cebench.results import load as results
-from cebench.cli import UsageError, main
+from cebench.cli import main
+from cebench.errors import InputError
 
 DATA = Path(__file__).parent / "data"
 RESULTS = DATA / "asv-results"
@@ -40,7 +41,7 @@ def test_spec_parsing():
     spec = compare.Spec.parse("torch=2.13.0, commit=abc123")
     assert (spec.torch, spec.commit, spec.env) == ("2.13.0", "abc123", None)
     for bad in ("2.13.0", "torch=", "python=3.11", ""):
-        with pytest.raises(UsageError):
+        with pytest.raises(InputError):
             compare.Spec.parse(bad)
 
 

@@ -199,8 +199,8 @@ def run_cli(*args):
 def run_entry_point(*args):
     """`cebench check ARGS` as the installed console script runs it (cebench.cli:main).
 
-    Not `python -m cebench.cli`: there cli.py runs as __main__, so the UsageError it
-    catches is not the cebench.cli.UsageError that subcommands raise.
+    Not `python -m cebench.cli`: there cli.py runs as __main__, so the InputError it
+    catches is not the cebench.cli.InputError that subcommands raise.
     """
     launcher = "import sys; from cebench.cli import main; sys.exit(main())"
     return subprocess.run([sys.executable, "-c", launcher, "check", *args],

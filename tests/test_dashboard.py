@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from cebench.publish import dashboard
-from cebench.cli import UsageError, main
+from cebench.cli import main
+from cebench.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
@@ -66,7 +67,7 @@ def test_link_bar_is_injected_once_outside_the_app_root(tmp_path):
 
 def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
     (tmp_path / "precious.py").write_text("x = 1")
-    with pytest.raises(UsageError, match="not a dashboard"):
+    with pytest.raises(InputError, match="not a dashboard"):
         dashboard.clear_output_dir(tmp_path)
     assert (tmp_path / "precious.py").exists()
 

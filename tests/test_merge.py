@@ -11,7 +11,8 @@ import pytest
 
 from cebench.publish import dashboard
 from cebench.results import merge
-from cebench.cli import UsageError, main
+from cebench.cli import main
+from cebench.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,11 +94,11 @@ def test_same_named_results_with_other_contents_conflict(two_job_trees, tmp_path
     data = json.loads(result.read_text())
     data["date"] += 1
     result.write_text(json.dumps(data))
-    with pytest.raises(UsageError, match="different results with the same name"):
+    with pytest.raises(InputError, match="different results with the same name"):
         merge.merge_results([job_a, clash], tmp_path / "results")
 
 
 def test_a_folder_without_benchmarks_json_is_bad_input(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="not an asv results directory"):
+    with pytest.raises(InputError, match="not an asv results directory"):
         merge.merge_results([tmp_path / "empty"], tmp_path / "results")

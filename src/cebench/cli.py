@@ -1,9 +1,7 @@
-"""The `cebench` command.
+"""The ``cebench`` command: dispatches to :mod:`cebench.commands`.
 
-Each feature module that offers a subcommand defines ``register_cli(subparsers)``,
-which adds its parser and sets ``func`` (a callable taking the parsed args and
-returning an exit code). Modules are imported lazily, one name per line below.
-Exit codes: 0 ok, 1 a finding (broken rule, regression, fidelity miss), 2 bad input.
+Exit statuses (cebench.errors): 0 ok, 1 a finding (broken rule, regression, fidelity
+miss), 2 bad input (one line on stderr), 3 inconclusive, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,22 +10,15 @@ import argparse
 import importlib
 import sys
 
-# Modules that contribute subcommands, in the order `cebench --help` lists them.
-SUBCOMMAND_MODULES = [
-    "cebench.grid.cases",
-    "cebench.environment",
-    "cebench.semantics.conformance",
-    "cebench.measure.profile",
-    "cebench.measure.selfcheck",
-    "cebench.results.compare",
-    "cebench.publish.notebooks",
-    "cebench.publish.dashboard",
-    "cebench.results.merge",
+from cebench.commands import COMMAND_MODULES
+from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+
+
+_LEGACY_MODULES = [
+    "cebench.grid.cases", "cebench.environment", "cebench.semantics.conformance",
+    "cebench.measure.profile", "cebench.measure.selfcheck", "cebench.results.compare",
+    "cebench.publish.notebooks", "cebench.publish.dashboard", "cebench.results.merge",
 ]
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported in one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
+    for name in _LEGACY_MODULES:  # still registering their own parsers (being moved)
         importlib.import_module(name).register_cli(sub)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"cebench.commands.{name}")
+        command = sub.add_parser(module.NAME, help=module.HELP,
+                                 description=getattr(module, "DESCRIPTION", module.HELP),
+                                 aliases=getattr(module, "ALIASES", ()))
+        module.add_arguments(command)
+        command.set_defaults(func=module.run)
     return parser
 
 
@@ -46,12 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except UsageError as exc:
+        return int(args.func(args) or EXIT_OK)
+    except InputError as exc:
         print(f"cebench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"cebench {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # `python -m cebench.cli`: use the importable module's names

@@ -36,20 +36,20 @@ def register_cli(subparsers) -> None:
 
 def _profile_command(args) -> int:
     from cebench.grid import cases
-    from cebench.cli import UsageError
+    from cebench.errors import InputError
     from cebench.grid.inputs import SkipCase, bench_device, prepare
 
     try:
         case = cases.lookup(args.case)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise InputError(str(exc)) from None
     if args.iterations < 1:
-        raise UsageError("--iterations must be at least 1")
+        raise InputError("--iterations must be at least 1")
     device = bench_device()
     try:
         inputs = prepare(case, device)
     except SkipCase as exc:
-        raise UsageError(f"{case.name} does not run on {device}: {exc}") from None
+        raise InputError(f"{case.name} does not run on {device}: {exc}") from None
     summary = profile_case(inputs, args.pass_, args.iterations, Path(args.out))
     if not summary["nvml"]["available"]:
         print(f"NVML unavailable: {summary['nvml']['reason']}")

@@ -193,23 +193,23 @@ def format_table(rows: list[Row]) -> str:
 
 
 def run(args) -> int:
-    from cebench.cli import UsageError
+    from cebench.errors import InputError
     from cebench.grid.inputs import bench_device
 
     device = args.device or bench_device()
     if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda, but torch sees no CUDA device")
+        raise InputError("--device cuda, but torch sees no CUDA device")
     if not 0 < args.tolerance < 1:
-        raise UsageError(f"--tolerance must be between 0 and 1, not {args.tolerance}")
+        raise InputError(f"--tolerance must be between 0 and 1, not {args.tolerance}")
     if not args.budget_s > 0 or not args.min_run_time > 0 or args.peak_mib < 0:
-        raise UsageError("--budget-s and --min-run-time must be positive, --peak-mib >= 0")
+        raise InputError("--budget-s and --min-run-time must be positive, --peak-mib >= 0")
     try:
         cases = [lookup(name) for name in (args.case or DEFAULT_CASES[device])]
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise InputError(str(exc)) from None
     passes = [args.pass_] if args.pass_ else list(PASSES)
     if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be >= 1, not {args.threads}")
+        raise InputError(f"--threads must be >= 1, not {args.threads}")
     threads_before = torch.get_num_threads()
     try:
         if args.threads:
@@ -220,7 +220,7 @@ def run(args) -> int:
 
 
 def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
-    from cebench.cli import UsageError
+    from cebench.errors import InputError
     from cebench.environment import machine_name
     from cebench.grid.inputs import SkipCase
 
@@ -266,7 +266,7 @@ def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
             with open(args.json, "w") as f:
                 json.dump(report, f, indent=1)
         except OSError as exc:
-            raise UsageError(f"cannot write {args.json}: {exc}") from None
+            raise InputError(f"cannot write {args.json}: {exc}") from None
     sys.stdout.flush()
     return 1 if misses else 0
 

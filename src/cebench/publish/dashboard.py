@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cebench import asvconf
-from cebench.cli import UsageError
+from cebench.errors import InputError
 
 PARTS = ("asv", "analysis", "compare", "check")
 LINK_BAR_MARKER = "<!-- cebench link bar -->"
@@ -390,7 +390,7 @@ def clear_output_dir(html_dir: Path) -> None:
     if html_dir.exists():
         previous = (html_dir / "index.json").exists() or (html_dir / "cebench").is_dir()
         if any(html_dir.iterdir()) and not previous:
-            raise UsageError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
+            raise InputError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
         shutil.rmtree(html_dir)
     html_dir.mkdir(parents=True)
 
@@ -429,14 +429,14 @@ def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
 def _cmd_dashboard(args) -> int:
     conf = Path(args.config)
     if not conf.is_file():
-        raise UsageError(f"no asv config {conf} (run from the project root, or pass --config)")
+        raise InputError(f"no asv config {conf} (run from the project root, or pass --config)")
     results = Path(args.results)
     if not results.is_dir():
-        raise UsageError(f"no results directory {results}")
+        raise InputError(f"no results directory {results}")
     parts = tuple(args.only.split(",")) if args.only else PARTS
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
-        raise UsageError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+        raise InputError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     outcomes = build_dashboard(results, Path(args.html), conf, parts)
     for o in outcomes:
         print(f"cebench dashboard: {o.name}: {'ok' if o.ok else 'FAILED'}: {o.message}",
@@ -451,10 +451,10 @@ def _cmd_alert(args) -> int:
     try:
         machines = runs_by_machine(results)
     except Exception as exc:  # noqa: BLE001 -- reported in one line
-        raise UsageError(f"cannot load {results}: {exc}") from None
+        raise InputError(f"cannot load {results}: {exc}") from None
     if args.machine:
         if args.machine not in machines:
-            raise UsageError(f"no results for machine {args.machine!r} in {results}; "
+            raise InputError(f"no results for machine {args.machine!r} in {results}; "
                              f"available: {', '.join(sorted(machines)) or 'none'}")
         machines = {args.machine: machines[args.machine]}
     summary = Path(args.summary)

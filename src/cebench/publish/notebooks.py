@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cebench.cli import UsageError
+from cebench.errors import InputError
 
 #: The notebooks shipped in the repository (src layout: <repo>/src/cebench/ -> <repo>/analysis).
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "analysis"
@@ -146,9 +146,9 @@ def run(args) -> int:
     results_dir, out_dir = Path(args.results), Path(args.out)
     notebook_dir = Path(args.notebooks)
     if not results_dir.is_dir():
-        raise UsageError(f"no results directory at {results_dir}")
+        raise InputError(f"no results directory at {results_dir}")
     if not notebook_paths(notebook_dir):
-        raise UsageError(f"no notebooks (*.ipynb) in {notebook_dir}")
+        raise InputError(f"no notebooks (*.ipynb) in {notebook_dir}")
     try:
         run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout)
     except CellExecutionError as exc:

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from cebench.results import load as results_mod
-from cebench.cli import UsageError
+from cebench.errors import InputError
 
 #: unit -> +1 when a larger value is worse, -1 when a smaller one is; other units
 #: (versions, device counts, throttle flags) are not compared.
@@ -91,41 +91,41 @@ class Spec:
             key, sep, value = part.partition("=")
             key, value = key.strip(), value.strip()
             if not sep or key not in SPEC_KEYS or not value:
-                raise UsageError(f"bad run spec {text!r}: expected KEY=VALUE[,KEY=VALUE] with "
+                raise InputError(f"bad run spec {text!r}: expected KEY=VALUE[,KEY=VALUE] with "
                                  f"KEY one of {', '.join(SPEC_KEYS)} (e.g. torch=2.13.0)")
             fields[key] = value
         if not fields:
-            raise UsageError(f"empty run spec {text!r}: e.g. torch=2.13.0 or commit=abc123")
+            raise InputError(f"empty run spec {text!r}: e.g. torch=2.13.0 or commit=abc123")
         return cls(text=text, **fields)
 
     def select(self, df: pd.DataFrame, role: str) -> pd.DataFrame:
-        """The rows this spec names; a one-line UsageError listing what exists otherwise."""
+        """The rows this spec names; a one-line InputError listing what exists otherwise."""
         mask = pd.Series(True, index=df.index)
         if self.torch is not None:
             mask &= df["torch_version"].astype(str) == self.torch
             if not mask.any():
-                raise UsageError(f"{role} {self.text!r}: no results for torch {self.torch}; "
+                raise InputError(f"{role} {self.text!r}: no results for torch {self.torch}; "
                                  f"available: {_listing(df, 'torch_version')}")
         if self.commit is not None:
             mask &= df["commit"].astype(str).str.startswith(self.commit)
             if not mask.any():
-                raise UsageError(f"{role} {self.text!r}: no results for commit {self.commit}; "
+                raise InputError(f"{role} {self.text!r}: no results for commit {self.commit}; "
                                  f"available: {_listing(df, 'commit', short=True)}")
         if self.env is not None:
             names = df["env_name"].astype(str)
             exact = names == self.env  # an exact name wins over a substring
             mask &= exact if exact.any() else names.str.contains(self.env, regex=False)
             if not mask.any():
-                raise UsageError(f"{role} {self.text!r}: no environment matches {self.env!r}; "
+                raise InputError(f"{role} {self.text!r}: no environment matches {self.env!r}; "
                                  f"available: {_listing(df, 'env_name')}")
         selected = df[mask]
         if selected.empty:
-            raise UsageError(f"{role} {self.text!r}: no results match all of it")
+            raise InputError(f"{role} {self.text!r}: no results match all of it")
         runs = selected[["env_name", "commit"]].drop_duplicates()
         counts = selected.groupby(["machine", "benchmark", "params"]).size()
         if (counts > 1).any():
             names = "; ".join(f"{e} @ {str(c)[:8]}" for e, c in runs.itertuples(index=False))
-            raise UsageError(f"{role} {self.text!r} matches {len(runs)} runs ({names}): "
+            raise InputError(f"{role} {self.text!r} matches {len(runs)} runs ({names}): "
                              "narrow it with commit= or env=")
         return selected
 
@@ -450,36 +450,36 @@ def to_json(table: pd.DataFrame, title: str, settings: dict) -> dict:
 def run(args) -> int:
     baseline, candidate = Spec.parse(args.baseline), Spec.parse(args.candidate)
     if not 0 <= args.threshold < 10 or not 0 < args.alpha < 1 or (args.noise_sigmas or 0) < 0:
-        raise UsageError("--threshold must be in [0, 10), --alpha in (0, 1), "
+        raise InputError("--threshold must be in [0, 10), --alpha in (0, 1), "
                          "--noise-sigmas >= 0")
     try:
         bench_re = re.compile(args.bench) if args.bench else None
     except re.error as exc:
-        raise UsageError(f"--bench {args.bench!r}: bad regular expression ({exc})") from None
+        raise InputError(f"--bench {args.bench!r}: bad regular expression ({exc})") from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             df = results_mod.load(args.results_dir)
         except results_mod.ResultsError as exc:
-            raise UsageError(str(exc)) from None
+            raise InputError(str(exc)) from None
         finally:
             for w in caught:
                 print(f"cebench compare: warning: {w.message}", file=sys.stderr)
     if args.machine:
         if args.machine not in set(df["machine"]):
-            raise UsageError(f"unknown machine {args.machine!r}; available: "
+            raise InputError(f"unknown machine {args.machine!r}; available: "
                              f"{_listing(df, 'machine')}")
         df = df[df["machine"] == args.machine]
     if bench_re is not None:
         label = df["benchmark"] + "(" + df["params"] + ")"
         df = df[label.map(lambda s: bool(bench_re.search(s)))]
         if df.empty:
-            raise UsageError(f"--bench {args.bench!r} matches no benchmark")
+            raise InputError(f"--bench {args.bench!r} matches no benchmark")
     base_df, cand_df = baseline.select(df, "baseline"), candidate.select(df, "candidate")
     table = compare_frames(base_df, cand_df, threshold=args.threshold, alpha=args.alpha,
                            noise_sigmas=args.noise_sigmas)
     if not (table.get("verdict", pd.Series(dtype=str)) != "missing").any():
-        raise UsageError(f"no benchmark has results on both sides ({baseline.text} and "
+        raise InputError(f"no benchmark has results on both sides ({baseline.text} and "
                          f"{candidate.text}) on a common machine")
     machines = sorted(set(table["machine"]))
     title = headline(table, baseline, candidate, machines, args.threshold, args.alpha)

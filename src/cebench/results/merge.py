@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cebench.cli import UsageError
+from cebench.errors import InputError
 
 BENCHMARKS_FILE = "benchmarks.json"
 
@@ -32,9 +32,9 @@ def _load_benchmarks(results_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UsageError(f"{results_dir} is not an asv results directory (no {BENCHMARKS_FILE})") from None
+        raise InputError(f"{results_dir} is not an asv results directory (no {BENCHMARKS_FILE})") from None
     except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
 
 
 def benchmark_differences(first: dict, other: dict) -> list[str]:
@@ -52,7 +52,7 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
         differing = benchmark_differences(reference, _load_benchmarks(tree))
         if differing:
             shown = ", ".join(differing[:8]) + (f" (and {len(differing) - 8} more)" if len(differing) > 8 else "")
-            raise UsageError(f"{tree}/{BENCHMARKS_FILE} and {reference_dir}/{BENCHMARKS_FILE} "
+            raise InputError(f"{tree}/{BENCHMARKS_FILE} and {reference_dir}/{BENCHMARKS_FILE} "
                              f"differ in {len(differing)} benchmark(s): {shown}; "
                              "merge only results made by the same benchmark code")
     copies, identical, planned = [], 0, {}
@@ -70,7 +70,7 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
                         continue
                     if path.name == "machine.json":
                         continue  # same machine name, other host details: keep the first
-                    raise UsageError(f"{path} and {existing} are different results with the "
+                    raise InputError(f"{path} and {existing} are different results with the "
                                      "same name (same machine, commit and environment)")
                 planned[dest] = path
                 copies.append((path, dest))
@@ -80,10 +80,10 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
 def merge_results(sources: list[Path], into: Path) -> MergeSummary:
     """Merges asv results trees ``sources`` into ``into`` (created if needed)."""
     if not sources:
-        raise UsageError("give at least one results directory to merge")
+        raise InputError("give at least one results directory to merge")
     for src in sources:
         if not src.is_dir():
-            raise UsageError(f"no results directory {src}")
+            raise InputError(f"no results directory {src}")
     benchmarks, copies, identical = _plan(sources, into)
     into.mkdir(parents=True, exist_ok=True)
     for src, dest in copies:

@@ -635,10 +635,10 @@ def _shown_by_default(case: CaseResult) -> bool:
 
 
 def run_check_command(args: argparse.Namespace) -> int:
-    from cebench.cli import UsageError
+    from cebench.errors import InputError
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device cuda: CUDA is not available to torch {torch.__version__}")
+        raise InputError(f"--device cuda: CUDA is not available to torch {torch.__version__}")
     devices = [args.device] if args.device else available_devices()
     report = check(devices)
     shown = report.cases if args.all else [c for c in report.cases if _shown_by_default(c)]
@@ -649,7 +649,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         try:
             Path(args.json).write_text(json.dumps(report.to_json(), indent=1) + "\n")
         except OSError as exc:
-            raise UsageError(f"cannot write --json {args.json}: {exc.strerror}") from exc
+            raise InputError(f"cannot write --json {args.json}: {exc.strerror}") from exc
     return 1 if report.broken else 0
 
 
