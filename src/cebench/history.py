@@ -82,7 +82,6 @@ sys.exit(run(args))
 CHECK_TIMEOUT_S = 1800
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_REPLICATE = re.compile(r"-r(\d+)\.json$")
 
 
 # --- the plan -------------------------------------------------------------------------
@@ -285,12 +284,6 @@ def stored_name(machine_dir: Path, asv_name: str) -> Path:
         path = machine_dir / f"{Path(asv_name).stem}-r{k}.json"
         k += 1
     return path
-
-
-def replicate_of(filename: str) -> int:
-    """1 for asv's own name, k for ``...-r<k>.json``."""
-    match = _REPLICATE.search(str(filename))
-    return int(match.group(1)) if match else 1
 
 
 def merge_benchmarks_json(scratch: Path, results_dir: Path) -> int:

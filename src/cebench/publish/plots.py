@@ -236,3 +236,54 @@ def accuracy_bars(frame: pd.DataFrame, title: str = ""):
 
 def finite_or_none(x) -> float | None:
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+# --- across releases ---------------------------------------------------------------------
+
+
+def release_history(series: pd.DataFrame, changes: pd.DataFrame, benchmark: str,
+                    facet: str = "family", logy: bool = False):
+    """One benchmark against torch release (release order), one panel per ``facet`` value.
+
+    ``series``: :func:`cebench.results.releases.history_series`; one line per parameter
+    combination. ``changes``: :func:`cebench.results.releases.consecutive_changes`;
+    regressions (red ▲) and improvements (green ▼) are marked at the later release of
+    their pair, at the value compared.
+    """
+    rows = series[series["benchmark"] == benchmark]
+    if rows.empty or rows["torch_version"].nunique() < 2:
+        return None
+    versions = sorted(series["torch_version"].dropna().unique(), key=results.version_key)
+    position = {v: i for i, v in enumerate(versions)}
+    panels = (sorted(rows[facet].dropna().unique(), key=str)
+              if facet in rows and rows[facet].notna().any() else [None])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    marks = changes[(changes["benchmark"] == benchmark)
+                    & changes["verdict"].isin(["regression", "improvement"])] \
+        if len(changes) else changes
+    for ax, panel in zip(axes[0], panels):
+        part = rows if panel is None else rows[rows[facet] == panel]
+        for params, line in part.groupby("params"):
+            line = line.sort_values("release_index")
+            label = params if panel is None else ", ".join(
+                p for p in str(params).split(", ") if p != str(panel))
+            ax.plot(line["torch_version"].map(position), line["value"], marker="o",
+                    markersize=3, linewidth=1, label=label or benchmark.split(".")[-1])
+        here = marks if panel is None or not len(marks) else marks[marks[facet] == panel]
+        for verdict, symbol in (("regression", "^"), ("improvement", "v")):
+            chosen = here[here["verdict"] == verdict] if len(here) else here
+            if len(chosen):
+                ax.scatter(chosen["candidate_version"].map(position), chosen["value_cand"],
+                           marker=symbol, s=70, color=VERDICT_COLOURS[verdict], zorder=5,
+                           label=f"{verdict} vs previous release")
+        ax.set_xticks(range(len(versions)), versions, rotation=30, fontsize=8)
+        ax.set_xlabel("torch release")
+        unit = part["unit"].dropna().iloc[0] if part["unit"].notna().any() else ""
+        ax.set_ylabel(unit)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(f"{facet} = {panel}" if panel is not None else "", fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(benchmark.split(".", 1)[-1], fontsize=10)
+    fig.tight_layout()
+    return fig

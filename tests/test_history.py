@@ -1,0 +1,265 @@
+"""`cebench history` and the results across releases: plan, storage, semantics, findings.
+
+Storage tests use real asv results (tests/data/asv-results, written by asv 0.6.6) and
+asv's own loader; the semantics tests use a real `cebench check` report of this torch.
+The slow test builds a real asv virtualenv for torch 2.13.0 and runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cebench import history
+from cebench.cli import main
+from cebench.errors import InputError
+from cebench.publish import findings
+from cebench.results import load as results
+from cebench.results import releases
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data" / "asv-results"
+MACHINE = "cpu-amd-epyc-2c"
+
+
+# --- the plan -------------------------------------------------------------------------
+
+
+def test_plan_runs_the_newest_first_with_interleaved_replicates():
+    blocks = history.plan(["2.9.1", "2.15.0", "2.5.1", "2.14.1"], replicates=3,
+                          replicate_newest=2)
+    assert [[r.torch for r in b.releases] for b in blocks] == [["2.14.1", "2.15.0"],
+                                                               ["2.9.1"], ["2.5.1"]]
+    newest = [(run.release.torch, run.replicate) for run in blocks[0].runs]
+    assert newest == [("2.14.1", 1), ("2.15.0", 1), ("2.14.1", 2), ("2.15.0", 2),
+                      ("2.14.1", 3), ("2.15.0", 3)]
+    main_run, replicate = blocks[0].runs[0], blocks[0].runs[2]
+    assert set(history.EVERY_RELEASE_BENCHMARKS) <= set(main_run.benchmarks)
+    assert set(history.REPLICATE_BENCHMARKS) <= set(main_run.benchmarks)
+    assert replicate.benchmarks == history.REPLICATE_BENCHMARKS
+    assert [run.replicate for run in blocks[1].runs] == [1]
+
+
+def test_plan_pins_numpy_1_before_torch_2_3_and_rejects_bad_versions():
+    assert history.release("2.1.2").numpy == history.NUMPY_1_PIN
+    assert history.release("2.3.0").numpy == ""
+    assert history.release("2.13.0").numpy == ""
+    with pytest.raises(InputError, match="not a torch release"):
+        history.plan(["2.13"])
+    with pytest.raises(InputError):
+        history.plan([])
+
+
+def test_a_pip_constraint_that_caps_torch_is_reported_before_anything_runs(tmp_path,
+                                                                           monkeypatch):
+    cap = tmp_path / "constraints.txt"
+    cap.write_text("# local wheels\ntorch<=2.14.1\ntorchvision<=0.29.1\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", str(cap))
+    files = history.pip_constraint_files()
+    assert cap in files
+    caps = history.pip_torch_caps(files)
+    assert (cap, "torch<=2.14.1") in caps
+    history.check_installable([history.release("2.14.1")], caps)  # allowed: no error
+    with pytest.raises(InputError, match=r"torch 2\.15\.0 .*torch<=2\.14\.1"):
+        history.check_installable([history.release("2.15.0")], caps)
+
+
+def test_history_command_bad_input_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["history", "--releases", "2.13", "--dry-run"]) == 2
+    assert "not a torch release" in capsys.readouterr().err
+    cap = tmp_path / "constraints.txt"
+    cap.write_text("torch<=2.14.1\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", str(cap))
+    assert main(["history", "--releases", "2.14.1,2.15.0", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "pip may not install torch 2.15.0" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.delenv("PIP_CONSTRAINT")
+    monkeypatch.chdir(tmp_path)
+    assert main(["history", "--releases", "2.13.0", "--dry-run"]) == 2
+    assert "no asv.conf.json" in capsys.readouterr().err
+
+
+# --- storing runs ---------------------------------------------------------------------
+
+
+def _scratch_run(tmp_path: Path, name: str) -> Path:
+    """A scratch results tree as asv leaves it: benchmarks.json, machine.json, one file."""
+    scratch = tmp_path / name
+    shutil.copytree(DATA, scratch)
+    files = sorted((scratch / MACHINE).glob("*-*.json"))
+    for extra in files[1:]:
+        extra.unlink()
+    return scratch
+
+
+def _settings(tmp_path: Path) -> history.Settings:
+    return history.Settings(repo=REPO, results_dir=tmp_path / "results",
+                            work_dir=tmp_path / "work", machine=MACHINE, commit="0" * 40)
+
+
+def test_runs_of_one_release_and_commit_are_stored_as_replicates(tmp_path):
+    settings = _settings(tmp_path)
+    settings.results_dir.mkdir()
+    other = {"bench_other.Other.track_x": {"name": "bench_other.Other.track_x",
+                                          "type": "track", "unit": "x", "version": "1"}}
+    (settings.results_dir / "benchmarks.json").write_text(json.dumps(dict(other, version=2)))
+    first = history.store_run(_scratch_run(tmp_path, "a"), settings)
+    second = history.store_run(_scratch_run(tmp_path, "b"), settings)
+    third = history.store_run(_scratch_run(tmp_path, "c"), settings)
+    asv_name = sorted((DATA / MACHINE).glob("*-*.json"))[0].name
+    assert first.name == asv_name
+    assert second.name == asv_name.replace(".json", "-r2.json")
+    assert third.name == asv_name.replace(".json", "-r3.json")
+    merged = json.loads((settings.results_dir / "benchmarks.json").read_text())
+    data = json.loads((DATA / "benchmarks.json").read_text())
+    assert "bench_other.Other.track_x" in merged  # never dropped
+    assert set(data) <= set(merged)
+    assert (settings.results_dir / MACHINE / "machine.json").exists()
+
+    from asv.results import Results
+
+    for path in (first, second, third):  # asv's own loader reads every replicate
+        assert Results.load(str(path)).commit_hash
+    df = releases.with_replicates(results.load(settings.results_dir))
+    assert sorted(df["replicate"].unique()) == [1, 2, 3]
+    assert releases.replicate_of("abc-virtualenv-py3.11-numpy-torch2.9.1-r12.json") == 12
+    assert releases.replicate_of("abc-virtualenv-py3.11-numpy-torch2.9.1.json") == 1
+
+
+def test_write_config_holds_one_release_and_absolute_paths(tmp_path):
+    settings = _settings(tmp_path)
+    conf = history.write_config(settings, history.release("2.1.2"), tmp_path / "bench",
+                                tmp_path / "scratch")
+    data = json.loads(conf.read_text())
+    assert data["matrix"] == {"req": {"torch": ["2.1.2"], "numpy": [history.NUMPY_1_PIN],
+                                      "pip+asv_runner": [history.ASV_RUNNER]}}
+    assert data["results_dir"] == str(tmp_path / "scratch")
+    assert data["env_dir"] == str(tmp_path / "work" / "env" / "2.1.2")
+    assert Path(data["repo"]).is_absolute() and Path(data["benchmark_dir"]).is_absolute()
+
+
+# --- comparisons between consecutive releases --------------------------------------------
+
+
+def _two_releases_at(commit_a: str, commit_b: str):
+    df = results.load(DATA)
+    versions = releases.release_order(df["torch_version"].dropna())
+    assert len(versions) == 2
+    commits = {versions[0]: commit_a, versions[1]: commit_b}
+    return df.assign(commit=df["torch_version"].map(commits)), versions
+
+
+def test_consecutive_changes_compare_each_pair_at_one_commit():
+    df, versions = _two_releases_at("c" * 40, "c" * 40)
+    changes = releases.consecutive_changes(df)
+    assert len(changes) and set(changes["commit"]) == {"c" * 40}
+    assert set(zip(changes["baseline_version"], changes["candidate_version"])) == {
+        tuple(versions)}
+    assert set(changes["verdict"]) <= set(releases.compare.VERDICTS)
+    apart, _ = _two_releases_at("a" * 40, "b" * 40)
+    assert releases.consecutive_changes(apart).empty  # never across commits
+
+
+def test_history_series_has_one_value_per_release_and_case():
+    df, versions = _two_releases_at("c" * 40, "c" * 40)
+    series = releases.history_series(df)
+    assert not series.duplicated(["machine", "benchmark", "params", "torch_version"]).any()
+    assert set(series["release_index"]) == {0, 1}
+
+
+# --- semantics --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def check_report():
+    """A real `cebench check` report of this torch on the CPU."""
+    from cebench.semantics import conformance
+
+    return conformance.check(["cpu"]).to_json()
+
+
+def test_semantics_verdicts_are_stored_per_release_and_changes_found(tmp_path, check_report):
+    settings = _settings(tmp_path)
+    older = json.loads(json.dumps(check_report))
+    edge = next(c for c in older["cases"] if c["kind"] == "edge")
+    edge["torch_loss"], edge["verdict"] = 0.0, "differs"
+    grid = next(c for c in older["cases"] if c["kind"] == "grid" and c["verdict"] == "matches")
+    grid["verdict"] = "differs"
+    path_old = history.store_semantics(older, history.release("2.9.1"), settings)
+    path_new = history.store_semantics(check_report, history.release("2.13.0"), settings)
+    assert path_old.suffix == ".jsonl"  # asv reads *.json under results/ as results
+    lines = path_new.read_text().splitlines()
+    assert json.loads(lines[0])["release"] == "2.13.0"
+    kinds = {json.loads(line)["kind"] for line in lines[1:]}
+    assert {"golden", "edge", "bad_input"} <= kinds
+
+    heads, cases = releases.load_semantics(settings.results_dir)
+    assert list(heads["release"]) == ["2.9.1", "2.13.0"]
+    table = releases.semantics_table(cases)
+    assert list(table.columns) == ["2.9.1", "2.13.0"]
+    changed = releases.semantic_changes(cases)
+    names = set(changed["name"])
+    assert edge["name"] in names and grid["name"] in names
+    row = changed[changed["name"] == grid["name"]].iloc[0]
+    assert row["before"].startswith("differs") and row["after"] == "matches or skipped"
+    assert (changed["baseline_version"] == "2.9.1").all()
+    unchanged = releases.semantic_changes(cases[cases["name"] != edge["name"]])
+    assert edge["name"] not in set(unchanged["name"])
+
+
+def test_outcome_names_the_error_type_or_the_loss():
+    assert releases.outcome({"verdict": "raises", "torch_error": "IndexError: Target 7"}) \
+        == "raises: IndexError"
+    assert releases.outcome({"verdict": "differs", "torch_loss": 0.0}) == "differs: 0"
+    assert releases.outcome({"verdict": "matches", "torch_loss": "nan"}) == "matches: nan"
+    assert releases.outcome({"verdict": "skipped"}) == "skipped"
+
+
+# --- the findings page --------------------------------------------------------------------
+
+
+def test_findings_doc_is_generated_from_the_committed_results():
+    committed = (REPO / "docs" / "findings.md").read_text()
+    assert committed == findings.render(REPO / "results"), (
+        "docs/findings.md is stale: run `cebench findings --write`")
+
+
+def test_findings_say_none_where_nothing_changed(tmp_path):
+    df, _ = _two_releases_at("c" * 40, "c" * 40)
+    text = findings.render(DATA)  # two releases at two commits: nothing compared
+    assert "No benchmark was measured on both at one commit." in text
+    assert "No semantics verdicts recorded." in text
+    assert len(df)
+
+
+# --- a real history run (slow) -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_history_builds_runs_and_deletes_one_release(tmp_path, monkeypatch, capsys):
+    """torch 2.13.0 (installable from this machine's disk): a real asv virtualenv."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out = tmp_path / "results"
+    status = main(["history", "--releases", "2.13.0", "--replicates", "2",
+                   "--replicate-newest", "1", "--bench", r"^bench_environment\.",
+                   "--results", str(out), "--work", str(tmp_path / "work"),
+                   "--machine", "cebench-test", "--json", str(tmp_path / "runs.json")])
+    assert status == 0, capsys.readouterr()
+    commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"],
+                                     text=True).strip()
+    files = sorted(p.name for p in (out / "cebench-test").glob("*.json"))
+    name = f"{commit[:8]}-virtualenv-py3.11-numpy-torch2.13.0"
+    assert files == [f"{name}-r2.json", f"{name}.json", "machine.json"]
+    df = results.load(out)
+    assert set(df["torch_version"]) == {"2.13.0"}
+    version = df[df["short_name"] == "Environment.track_torch_version"]["value"]
+    assert list(version) == [2.13, 2.13]
+    heads, _ = releases.load_semantics(out)
+    assert list(heads["release"]) == ["2.13.0"] and heads["rules_broken"].iloc[0] == 0
+    assert not (tmp_path / "work" / "env" / "2.13.0").exists()  # deleted after the run
