@@ -15,9 +15,7 @@ from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
 _LEGACY_MODULES = [
-    "cebench.grid.cases", "cebench.environment", "cebench.semantics.conformance",
-    "cebench.measure.profile", "cebench.measure.selfcheck", "cebench.results.compare",
-    "cebench.publish.notebooks", "cebench.publish.dashboard", "cebench.results.merge",
+    "cebench.semantics.conformance",
 ]
 
 
@@ -31,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _LEGACY_MODULES:  # still registering their own parsers (being moved)
         importlib.import_module(name).register_cli(sub)
     for name in COMMAND_MODULES:
+        if name == "check" and _LEGACY_MODULES:  # registered by the legacy module above
+            continue
         module = importlib.import_module(f"cebench.commands.{name}")
         command = sub.add_parser(module.NAME, help=module.HELP,
                                  description=getattr(module, "DESCRIPTION", module.HELP),
