@@ -14,9 +14,7 @@ from cebench.commands import COMMAND_MODULES
 from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
-_LEGACY_MODULES = [
-    "cebench.semantics.conformance",
-]
+_LEGACY_MODULES = {"check": "cebench.semantics.conformance"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _LEGACY_MODULES:  # still registering their own parsers (being moved)
-        importlib.import_module(name).register_cli(sub)
     for name in COMMAND_MODULES:
-        if name == "check" and _LEGACY_MODULES:  # registered by the legacy module above
+        if name in _LEGACY_MODULES:  # still registers its own parser (being moved)
+            importlib.import_module(_LEGACY_MODULES[name]).register_cli(sub)
             continue
         module = importlib.import_module(f"cebench.commands.{name}")
         command = sub.add_parser(module.NAME, help=module.HELP,
