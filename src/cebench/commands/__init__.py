@@ -6,4 +6,8 @@ A command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 order ``cebench --help`` lists them.
 """
 
-COMMAND_MODULES: tuple[str, ...] = ("history", "findings")
+COMMAND_MODULES = (
+    "cases", "machine", "check", "profile", "selfcheck",
+    "compare", "notebooks", "alert", "dashboard", "merge_results",
+    "history", "findings",
+)
