@@ -15,7 +15,7 @@ from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
 _LEGACY_MODULES = [
-    "cebench.grid.cases", "cebench.environment", "cebench.semantics.conformance",
+    "cebench.grid.cases", "cebench.environment",
     "cebench.measure.profile", "cebench.measure.selfcheck", "cebench.results.compare",
     "cebench.publish.notebooks", "cebench.publish.dashboard", "cebench.results.merge",
 ]
