@@ -68,16 +68,20 @@ NUMPY_1_PIN = "1.26.4"
 
 SEMANTICS_DIR = "semantics"
 #: ``cebench check --json OUT`` in an asv environment, which has cebench, torch and numpy
-#: but not the analysis tools that the ``cebench`` dispatcher imports: the command's own
-#: function is called (wherever this commit keeps it).
+#: but not the analysis tools that the ``cebench`` dispatcher imports: the check
+#: command's own parser and function are called (wherever the measured commit keeps them).
 CHECK_IN_ENV = """
 import argparse, importlib, sys
-args = argparse.Namespace(device=None, all=False, json=sys.argv[1])
+argv, parser = ["--json", sys.argv[1]], argparse.ArgumentParser()
 try:
-    run = importlib.import_module("cebench.commands.check").run
-except ImportError:
-    run = importlib.import_module("cebench.semantics.conformance").run_check_command
-sys.exit(run(args))
+    command = importlib.import_module("cebench.commands.check")
+except ImportError:  # a cebench whose check command registered itself
+    importlib.import_module("cebench.semantics.conformance").register_cli(
+        parser.add_subparsers())
+    args = parser.parse_args(["check", *argv])
+    sys.exit(args.func(args))
+command.add_arguments(parser)
+sys.exit(command.run(parser.parse_args(argv)))
 """
 CHECK_TIMEOUT_S = 1800
 
