@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cebench.results import compare
 from cebench.results import load as results
 from cebench.results import releases
 
@@ -53,16 +54,22 @@ def _missing(value) -> bool:
         return False
 
 
-def _change_rows(table: pd.DataFrame, param_columns: list[str]) -> list[list]:
+def _change_rows(table: pd.DataFrame, param_columns: list[str],
+                 verdict: bool = False) -> list[list]:
     rows = []
     for _, row in table.sort_values("worse_by", key=lambda s: -s.abs()).iterrows():
-        rows.append([f"`{row['short_name_base']}`", row["unit_base"],
+        rows.append(([row["verdict"]] if verdict else []) + [
+                     f"`{row['short_name_base']}`", row["unit_base"],
                      case_label(row, param_columns) or "-", _ratio(row),
-                     f"{row['worse_by']:+.1%}", row["test"], f"`{str(row['commit'])[:8]}`"])
+                     f"{row['worse_by']:+.1%}", row.get("test", "-"),
+                     f"`{str(row['commit'])[:8]}`"])
     return rows
 
 
 CHANGE_HEADER = ["metric", "unit", "case", "candidate / baseline", "worse by", "test", "commit"]
+#: compare's verdicts for a change larger than its noise, and for one it could not test.
+CHANGE_VERDICTS = [v for v in ("regression", "shared", "improvement") if v in compare.VERDICTS]
+UNDECIDED_VERDICTS = [v for v in ("untested", "inconclusive") if v in compare.VERDICTS]
 
 
 def render(results_dir: Path = RESULTS_DIR) -> str:
@@ -76,11 +83,14 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
              "`results/` (a test checks it is current); nothing here is typed by hand. "
              "Changes are `cebench compare`'s verdicts between each release and the one before "
              f"it (threshold {THRESHOLD:.0%}, alpha {ALPHA}), each pair at one commit (the "
-             "newest that measured the benchmark on both), on the first run of each release. "
-             "A *regression* or *improvement* is a change beyond the threshold, significant, "
-             "and above the run-to-run noise compare estimates; *untested* changes are "
-             "beyond the threshold in values that carry no samples (deterministic tracks), "
-             "so compare cannot test them.", ""]
+             "newest that measured the benchmark on both), "
+             + ("on every replicate run of each side. " if releases.replicate_aware()
+                else "on the first run of each side. ")
+             + "A change larger than its noise is one compare calls "
+             + " or ".join(f"*{v}*" for v in CHANGE_VERDICTS) + ". Changes beyond the "
+             "threshold that compare could not test (" + " or ".join(
+                 f"*{v}*" for v in UNDECIDED_VERDICTS) + ") are listed apart, with their "
+             "size: they are neither confirmed nor ruled out.", ""]
     for machine, rows in df.groupby("machine"):
         lines += _machine_section(machine, rows, changes[changes["machine"] == machine],
                                   heads[heads["machine"] == machine] if len(heads) else heads,
@@ -106,6 +116,7 @@ def _machine_section(machine, df, changes, heads, cases) -> list[str]:
                         "semantic rules broken"], table) + [""]
 
     lines += ["### Changes between consecutive releases", ""]
+    params = results.param_columns(df)
     pairs = list(zip(releases.release_order(df["torch_version"].dropna()),
                      releases.release_order(df["torch_version"].dropna())[1:]))
     for base, cand in pairs:
@@ -118,14 +129,22 @@ def _machine_section(machine, df, changes, heads, cases) -> list[str]:
         counts = compare_counts(here)
         lines += [f"{len(here)} comparisons: " + ", ".join(f"{n} {v}" for v, n in counts.items()
                                                            if n) + ".", ""]
-        for verdict in ("regression", "improvement", "untested"):
-            chosen = here[here["verdict"] == verdict]
-            title = {"regression": "Regressions", "improvement": "Improvements",
-                     "untested": "Untested changes (no samples)"}[verdict]
-            if chosen.empty:
-                lines += [f"{title}: none.", ""]
-            else:
-                lines += [f"{title}:", ""] + _md_table(CHANGE_HEADER, _change_rows(chosen, results.param_columns(df))) + [""]
+        changed = here[here["verdict"].isin(CHANGE_VERDICTS)]
+        if changed.empty:
+            lines += ["Changes larger than their noise: none.", ""]
+        else:
+            lines += ["Changes larger than their noise:", ""]
+            lines += _md_table(["verdict"] + CHANGE_HEADER,
+                               _change_rows(changed, params, verdict=True)) + [""]
+        undecided = here[here["verdict"].isin(UNDECIDED_VERDICTS)
+                         & (here["worse_by"].abs() > THRESHOLD)]
+        if undecided.empty:
+            lines += ["Changes beyond the threshold that compare could not test: none.", ""]
+        else:
+            lines += ["Changes beyond the threshold that compare could not test (values "
+                      "without samples or replicates):", ""]
+            lines += _md_table(["verdict"] + CHANGE_HEADER,
+                               _change_rows(undecided, params, verdict=True)) + [""]
 
     lines += ["### Semantic changes", ""]
     if heads.empty:
@@ -147,6 +166,4 @@ def _machine_section(machine, df, changes, heads, cases) -> list[str]:
 
 
 def compare_counts(table: pd.DataFrame) -> dict[str, int]:
-    from cebench.results import compare
-
     return compare.counts(table)

@@ -8,7 +8,7 @@
 Replicate runs (several runs of one release at one commit on one machine) are files named
 as asv names them plus ``-r<k>`` (k = 2, 3, ...); :func:`replicate_of` reads k from the
 ``file`` column (1 for asv's own name). Comparisons between consecutive releases take
-the first run of each side, at one commit per pair: the newest commit that measured
+the runs of each side at one commit per pair: the newest commit that measured
 that benchmark on both releases (never one release at one commit against another at
 another commit).
 
@@ -20,6 +20,7 @@ bad-input case (and per grid case that did not match).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -53,19 +54,31 @@ def release_order(versions) -> list[str]:
     return sorted({str(v) for v in versions if isinstance(v, str)}, key=results.version_key)
 
 
+def replicate_aware() -> bool:
+    """Whether compare pools a side's replicate runs (its ``compare_frames`` then takes
+    the noise that replicates measured as ``reference``); else it takes one run a side."""
+    return "reference" in inspect.signature(compare.compare_frames).parameters
+
+
 def consecutive_changes(df: pd.DataFrame, *, threshold: float = 0.05,
                         alpha: float = 0.05) -> pd.DataFrame:
     """``compare.compare_frames`` between each release and the one before it, per machine.
 
     Each pair is compared at one commit per benchmark: the newest commit (by date) with
     results of that benchmark for both releases; one call of ``compare_frames`` per
-    pair and commit, on the first run (replicate 1) of each side. Columns: compare's,
-    plus :data:`PAIR_COLUMNS`.
+    pair and commit. Each side is every replicate run there when compare pools
+    replicates (:func:`replicate_aware`), else its first run. Columns: compare's, plus
+    :data:`PAIR_COLUMNS`.
     """
-    first = with_replicates(df)
-    first = first[first["replicate"] == 1]
+    pooled = replicate_aware()
+    runs = with_replicates(df)
+    if not pooled:  # one run per side: the first
+        runs = runs[runs["replicate"] == 1]
     parts = []
-    for machine, rows in first.groupby("machine"):
+    for machine, rows in runs.groupby("machine"):
+        extra = {}
+        if pooled and (noise := compare.replicate_noise(rows, machine)) is not None:
+            extra["reference"] = {machine: noise}
         versions = release_order(rows["torch_version"].dropna())
         for base, cand in zip(versions, versions[1:]):
             pair = rows[rows["torch_version"].isin([base, cand])]
@@ -80,7 +93,7 @@ def consecutive_changes(df: pd.DataFrame, *, threshold: float = 0.05,
                 at = pair[(pair["commit"] == commit) & pair["benchmark"].isin(set(benchmarks))]
                 table = compare.compare_frames(at[at["torch_version"] == base],
                                                at[at["torch_version"] == cand],
-                                               threshold=threshold, alpha=alpha)
+                                               threshold=threshold, alpha=alpha, **extra)
                 if len(table):
                     parts.append(table.assign(baseline_version=base, candidate_version=cand,
                                               commit=commit))
