@@ -272,19 +272,20 @@ def test_real_aa_run_reports_no_regression(tmp_path):
 
 
 def test_committed_results_aa():
-    """Two runs of one torch version on one machine in results/: no regression."""
+    """Two runs (files) of one torch version and commit on one machine in results/: no
+    regression."""
     root = Path(__file__).resolve().parents[1] / "results"
     if not any(root.glob("*/*-*.json")):
         pytest.skip("no committed results under results/ yet")
     df = results.load(root)
-    runs = results.runs(df)
-    repeated = runs.groupby(["machine", "torch_version"]).filter(lambda g: len(g) >= 2)
+    # a run is one file: replicate runs of one release and commit sit side by side
+    files = df[["machine", "torch_version", "commit", "file"]].drop_duplicates()
+    repeated = files.groupby(["machine", "torch_version", "commit"]).filter(
+        lambda g: len(g) >= 2)
     if repeated.empty:
-        pytest.skip("results/ holds no two runs of one torch version on one machine")
-    first, second = repeated.iloc[0], repeated.iloc[1]
-    table = compare.compare_frames(
-        df[(df["env_name"] == first["env_name"]) & (df["commit"] == first["commit"])],
-        df[(df["env_name"] == second["env_name"]) & (df["commit"] == second["commit"])])
+        pytest.skip("results/ holds no two runs of one torch version and commit on one machine")
+    first, second = repeated["file"].iloc[0], repeated["file"].iloc[1]
+    table = compare.compare_frames(df[df["file"] == first], df[df["file"] == second])
     assert compare.counts(table)["regression"] == 0
 
 
