@@ -127,6 +127,8 @@ def test_runs_of_one_release_and_commit_are_stored_as_replicates(tmp_path):
         assert Results.load(str(path)).commit_hash
     df = releases.with_replicates(results.load(settings.results_dir))
     assert sorted(df["replicate"].unique()) == [1, 2, 3]
+    pairs = results.weight_overhead_pairs(df)  # weighted / unweighted within each run
+    assert len(pairs) and pairs["file"].nunique() == 3
     assert releases.replicate_of("abc-virtualenv-py3.11-numpy-torch2.9.1-r12.json") == 12
     assert releases.replicate_of("abc-virtualenv-py3.11-numpy-torch2.9.1.json") == 1
 
@@ -246,13 +248,13 @@ def test_history_builds_runs_and_deletes_one_release(tmp_path, monkeypatch, caps
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("HOME", str(tmp_path))
     out = tmp_path / "results"
-    status = main(["history", "--releases", "2.13.0", "--replicates", "2",
+    commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"],
+                                     text=True).strip()
+    status = main(["history", "--commit", commit, "--releases", "2.13.0", "--replicates", "2",
                    "--replicate-newest", "1", "--bench", r"^bench_environment\.",
                    "--results", str(out), "--work", str(tmp_path / "work"),
                    "--machine", "cebench-test", "--json", str(tmp_path / "runs.json")])
     assert status == 0, capsys.readouterr()
-    commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"],
-                                     text=True).strip()
     files = sorted(p.name for p in (out / "cebench-test").glob("*.json"))
     name = f"{commit[:8]}-virtualenv-py3.11-numpy-torch2.13.0"
     assert files == [f"{name}-r2.json", f"{name}.json", "machine.json"]

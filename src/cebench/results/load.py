@@ -346,8 +346,8 @@ def weight_overhead_pairs(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["machine", "torch_version", "benchmark", "weighting",
                                      "weighted_s", "unweighted_s", "ratio"])
     params = [c for c in param_columns(df) if c != "weighting"]
-    keys = ["machine", "torch_version", "env_name", "commit", "benchmark", "short_name",
-            "pass"] + params
+    keys = ["machine", "torch_version", "env_name", "commit", "file", "benchmark",
+            "short_name", "pass"] + params  # file: one run (replicates are files apart)
     base = timed[timed["weighting"] == "none"][keys + ["value"]]
     weighted = timed[timed["weighting"] != "none"][keys + ["weighting", "value"]]
     joined = weighted.merge(base, on=keys, suffixes=("_w", "_u"), how="inner",
