@@ -14,13 +14,13 @@ from cebench.errors import EXIT_INCONCLUSIVE, EXIT_OK, InputError
 NAME = "history"
 HELP = "run the suite on a series of torch releases (one environment at a time)"
 DESCRIPTION = (
-    "Build one asv environment per torch release (oldest first), run the history "
-    "benchmarks (torch version, instruction counts, paired weighted/unweighted ratios, "
-    "accuracy) and `cebench check` in it, store the results under RESULTS/<machine>/, and "
-    "delete the environment. The newest releases are built together and also run the "
-    "core wall-time grid several times, interleaved (replicates: NAME-r2.json, ...). "
-    "Exit 0 when every run stored results, 3 when some did not, 2 on bad input "
-    "(e.g. a release that pip's constraints exclude).")
+    "Build one asv environment per torch release (newest first), run the history "
+    "benchmarks (torch version, instruction counts where present, paired "
+    "weighted/unweighted ratios, accuracy) and `cebench check` in it, store the results "
+    "under RESULTS/<machine>/, and delete the environment. The newest releases are built "
+    "together and also run the core wall-time grid several times, interleaved (replicates: "
+    "NAME-r2.json, ...). Exit 0 when every run stored results, 3 when some did not, 2 on "
+    "bad input (e.g. a release that pip's constraints exclude).")
 
 
 def add_arguments(parser) -> None:
