@@ -284,7 +284,7 @@ def release_history(series: pd.DataFrame, changes: pd.DataFrame, benchmark: str,
         if logy:
             ax.set_yscale("log")
         ax.set_title(f"{facet} = {panel}" if panel is not None else "", fontsize=9)
-        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.32))
     fig.suptitle(benchmark.split(".", 1)[-1], fontsize=10)
     fig.tight_layout()
     return fig
