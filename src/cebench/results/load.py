@@ -313,12 +313,19 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Only the newest run (by commit date) of each machine x torch version."""
+    """Only the newest run (by commit date) of each machine x torch version x benchmark.
+
+    Per benchmark: a newer run that measured only some benchmarks (e.g. a history of
+    releases) does not hide the others' newest results.
+    """
     if df.empty:
         return df
-    table = runs(df).sort_values("date").groupby(["machine", "torch_version"]).tail(1)
-    keep = set(zip(table["machine"], table["env_name"], table["commit"]))
-    mask = [k in keep for k in zip(df["machine"], df["env_name"], df["commit"])]
+    keyed = df.assign(torch_version=df["torch_version"].fillna("?"))
+    run_keys = ["machine", "torch_version", "benchmark", "env_name", "commit"]
+    table = (keyed.groupby(run_keys, sort=False)["date"].max().reset_index()
+             .sort_values("date").groupby(run_keys[:3]).tail(1))
+    keep = set(zip(*(table[k] for k in run_keys)))
+    mask = [k in keep for k in zip(*(keyed[k] for k in run_keys))]
     return df[mask]
 
 
