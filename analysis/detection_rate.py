@@ -58,6 +58,7 @@ def old_compare_module(commit: str):
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("compare_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

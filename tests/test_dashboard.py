@@ -234,3 +234,67 @@ def test_every_cebench_page_renders_offline(served, browser, shots):
                             screenshot=shots / name.replace(".html", ".png"))
         assert_clean(page, served)
         assert len(page.text) > 200, f"{href} is nearly empty"
+
+
+# --- asv's regression list: only lower-is-better performance series -------------------------
+
+
+def _two_commit_results(tmp_path) -> Path:
+    """The small real torch 2.13.0 run, and a copy of it as the next commit (same
+    environment) with bandwidth x4 (better), accuracy errors x3, the version record
+    changed, and Core.time_forward x2 (worse)."""
+    import json
+    import shutil
+
+    src = REPO / "tests" / "data" / "asv-results"
+    dest = tmp_path / "results"
+    machine = dest / "cpu-amd-epyc-2c"
+    machine.mkdir(parents=True)
+    shutil.copy(src / "benchmarks.json", dest / "benchmarks.json")
+    shutil.copy(src / "cpu-amd-epyc-2c" / "machine.json", machine / "machine.json")
+    first = next((src / "cpu-amd-epyc-2c").glob("2b2f6672-*.json"))
+    shutil.copy(first, machine / first.name)
+    data = json.loads(first.read_text())
+    later = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "3c1d300c"],
+                                    text=True).strip()
+    factors = {"bench_bandwidth.": 4.0, "bench_accuracy.": 3.0, "bench_environment.": 1.01,
+               "bench_loss.Core.time_forward": 2.0}
+    col = data["result_columns"].index("result")
+    for name, row in data["results"].items():
+        factor = next((f for prefix, f in factors.items() if name.startswith(prefix)), 1.0)
+        row[col] = [v * factor if isinstance(v, (int, float)) else v for v in row[col]] \
+            if isinstance(row[col], list) else row[col]
+    data["commit_hash"], data["date"] = later, data["date"] + 3_600_000
+    (machine / f"{later[:8]}-{data['env_name']}.json").write_text(json.dumps(data))
+    return dest
+
+
+def _regressions(results: Path, conf: Path, tmp_path: Path, name: str) -> set[str]:
+    import json
+
+    html = tmp_path / name
+    outcome = dashboard.publish_asv(results, html, conf, tmp_path / f"work-{name}")
+    assert (html / "regressions.json").exists(), outcome.message
+    return {r[0].split("(")[0] for r in json.loads((html / "regressions.json").read_text())["regressions"]}
+
+
+def test_asv_regression_list_leaves_out_up_is_good_and_non_performance_series(tmp_path):
+    import json
+
+    from cebench import asvconf
+
+    results = _two_commit_results(tmp_path)
+    listed = _regressions(results, REPO / "asv.conf.json", tmp_path, "html")
+    assert "bench_loss.Core.time_forward" in listed  # twice as slow: listed
+    assert not any(n.startswith(("bench_bandwidth.", "bench_accuracy.", "bench_environment."))
+                   for n in listed), listed
+    # the same results without the setting: asv lists the bandwidth increase as a regression
+    conf = asvconf.load(REPO / "asv.conf.json")
+    conf.pop("regressions_first_commits")
+    plain = tmp_path / "plain" / "asv.conf.json"
+    plain.parent.mkdir()
+    plain.write_text(json.dumps(conf))
+    (plain.parent / "benchmarks").symlink_to(REPO / "benchmarks")
+    unfiltered = _regressions(results, asvconf.write_relocated(plain, tmp_path / "plain.json",
+                                                               repo=REPO), tmp_path, "plain")
+    assert any(n.startswith("bench_bandwidth.") for n in unfiltered), unfiltered

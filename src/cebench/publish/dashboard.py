@@ -397,8 +397,9 @@ def noise_notes(results_dir: Path) -> list[str]:
         mds = {k: math.expm1(noise.min_detectable(k, k, 0.01)) for k in (1, 3, 6)}
         notes.append(f"{machine}: whole runs of one version differ by {noise.tau * 100:.1f} % "
                      f"(sd, tau, from {noise.source}); the smallest shared change a comparison "
-                     f"can detect is {mds[1] * 100:.0f} % with one run per side, "
-                     f"{mds[3] * 100:.0f} % with 3 and {mds[6] * 100:.0f} % with 6.")
+                     f"can detect is {compare.percent_words(mds[1])} with one run per side, "
+                     f"{compare.percent_words(mds[3])} with 3 and "
+                     f"{compare.percent_words(mds[6])} with 6.")
     return notes
 
 

@@ -358,7 +358,7 @@ def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
 
 
 def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference, relative):
-    info_cols = ["benchmark", "short_name", "params", "unit", "kind"]
+    info_cols = ["benchmark", "short_name", "pass", "params", "unit", "kind"]
     params = [c for c in results_mod.param_columns(base_rows) if c in base_rows.columns]
     every = pd.concat([base_rows, cand_rows])
     every = every.assign(key=every["benchmark"] + "(" + every["params"] + ")")
@@ -670,6 +670,13 @@ def _times(change: float) -> str:
     return f"x{1 + change:.2f}"
 
 
+def percent_words(change: float) -> str:
+    """A relative change for a sentence: '40 %', or 'x12' beyond +900 %."""
+    if not np.isfinite(change):
+        return "an unknown amount"
+    return f"{change * 100:.0f} %" if change < 9 else f"x{1 + change:.0f}"
+
+
 def suite_sentence(s: Suite, threshold: float) -> str:
     """One machine's suite-wide result in plain words."""
     runs = f"{s.k_base} baseline run(s), {s.k_cand} candidate run(s)"
@@ -683,7 +690,7 @@ def suite_sentence(s: Suite, threshold: float) -> str:
         where = "these runs" if s.tau_source == "these runs" else s.tau_source
         noise = (f"whole runs of one version differ by about {s.tau * 100:.0f} % on this "
                  f"machine (sd, measured from {where}), so with these runs a shared change "
-                 f"under {s.min_detectable * 100:.0f} % cannot be told from the machine's own drift")
+                 f"under {percent_words(s.min_detectable)} cannot be told from the machine's own drift")
     else:
         noise = ("run-to-run noise is unknown (no replicate runs on this machine): run each "
                  "side at least twice, keeping each run's results file ('-r2', '-r3' ...)")
