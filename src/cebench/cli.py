@@ -14,10 +14,6 @@ from cebench.commands import COMMAND_MODULES
 from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
-_LEGACY_MODULES = [
-    "cebench.semantics.conformance",
-]
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -26,11 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _LEGACY_MODULES:  # still registering their own parsers (being moved)
-        importlib.import_module(name).register_cli(sub)
     for name in COMMAND_MODULES:
-        if name == "check" and _LEGACY_MODULES:  # registered by the legacy module above
-            continue
         module = importlib.import_module(f"cebench.commands.{name}")
         command = sub.add_parser(module.NAME, help=module.HELP,
                                  description=getattr(module, "DESCRIPTION", module.HELP),
