@@ -324,6 +324,19 @@ class Verdict:
     outcome: str  # 'regression', 'inconclusive', 'ok'
     summary: str  # the per-machine sentence of the headline
     page: str
+    tau: float | None = None  # run-to-run noise of whole runs (sd, log), when measured
+    min_detectable: float | None = None  # smallest shared change the comparison detects
+
+    @property
+    def noise_words(self) -> str:
+        if self.tau is None:
+            return "run-to-run noise not measured"
+        text = f"run-to-run noise {self.tau * 100:.0f} %"
+        if self.min_detectable is not None:
+            from cebench.results.compare import percent_words
+
+            text += f", detects shared changes over {percent_words(self.min_detectable)}"
+        return text
 
 
 def build_compare(results_dir: Path, out_dir: Path, root: Path,
@@ -362,9 +375,11 @@ def build_compare(results_dir: Path, out_dir: Path, root: Path,
         page.write_text(html_page(title, markdown_to_html(md.read_text())))
         lines = report["summary"].splitlines()
         if verdicts is not None:
+            suite = (report.get("machines") or [{}])[0]
             verdicts.append(Verdict(machine, baseline, candidate, state,
                                     lines[1] if len(lines) > 1 else lines[0],
-                                    f"cebench/{page.name}"))
+                                    f"cebench/{page.name}", suite.get("tau"),
+                                    suite.get("min_detectable")))
         links.append((f"{title}: {VERDICT_WORDS[state]}", f"cebench/{page.name}"))
     if failures:
         return PartOutcome("compare", False, "; ".join(failures) + skipped_note(skipped), links)
@@ -457,7 +472,7 @@ def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome],
 def link_bar(verdicts: list[Verdict] = ()) -> str:
     """The fixed box on the front page: each machine's compare verdict, and a link on."""
     told = " · ".join(f"{v.machine}: torch {v.baseline} → {v.candidate} "
-                      f"{VERDICT_WORDS[v.outcome]}" for v in verdicts)
+                      f"{VERDICT_WORDS[v.outcome]} ({v.noise_words})" for v in verdicts)
     text = (html_escape.escape(told) + " &middot; " if told else "") + "cebench analysis &rarr;"
     return (LINK_BAR_MARKER + '<div id="cebench-links" style="position:fixed;right:12px;'
             "bottom:12px;z-index:2147483647;background:#0b5cad;border-radius:6px;"

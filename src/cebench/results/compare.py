@@ -363,7 +363,8 @@ def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference,
     every = pd.concat([base_rows, cand_rows])
     every = every.assign(key=every["benchmark"] + "(" + every["params"] + ")")
     every = every[(every["unit"].map(worse_when) != 0) & (every["status"] == "ok")]
-    info = every.drop_duplicates("key").set_index("key")[info_cols + params]
+    info = every.drop_duplicates("key").set_index("key")[
+        [c for c in info_cols + params if c in every.columns]]
     base, cand = _prepare(base_rows), _prepare(cand_rows)
     mat_a, mat_b = _matrix(base), _matrix(cand)
     time_keys = set(every.loc[every["kind"] == "time", "key"])
