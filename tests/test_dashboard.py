@@ -65,6 +65,22 @@ def test_link_bar_is_injected_once_outside_the_app_root(tmp_path):
     assert 'href="cebench/index.html"' in text
 
 
+def test_link_bar_and_index_carry_the_compare_verdict_and_the_noise(tmp_path):
+    verdict = dashboard.Verdict("cpu-x", "2.13.0", "2.14.1", "inconclusive",
+                                "cpu-x: one run per side; ...", "cebench/compare-cpu-x.html",
+                                tau=0.08, min_detectable=0.35)
+    index = tmp_path / "index.html"
+    index.write_text('<html><body><div id="root"></div></body></html>')
+    dashboard.inject_link_bar(index, [verdict])
+    text = index.read_text()
+    assert "cpu-x: torch 2.13.0 → 2.14.1 inconclusive (one run per side)" in text
+    assert "run-to-run noise 8 %, detects shared changes over 35 %" in text
+    page = dashboard.write_cebench_index(tmp_path, [], [verdict], ["cpu-x: tau note"])
+    body = page.read_text()
+    assert body.index("Regression verdicts") < body.index("Run-to-run noise")
+    assert "cpu-x: tau note" in body and 'href="../cebench/compare-cpu-x.html"' in body
+
+
 def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
     (tmp_path / "precious.py").write_text("x = 1")
     with pytest.raises(InputError, match="not a dashboard"):

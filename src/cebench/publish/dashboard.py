@@ -170,7 +170,7 @@ class Run:
 
     @property
     def spec(self) -> str:
-        return f"torch={self.torch},commit={self.commit}"
+        return f"torch={self.torch},commit={self.commit[:12]}"
 
     @property
     def label(self) -> str:
