@@ -251,6 +251,33 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def compact(table: pd.DataFrame) -> str:
+    """One row per scenario, one column per rule (and runs per side): the share of
+    comparisons that exit 1, and in brackets the share of slowed benchmarks flagged (or,
+    for A/A, the false flags per comparison)."""
+    cols = [(r.rule, r.k) for r in table.drop_duplicates(["rule", "k"]).itertuples()]
+    order = {"cebench-before": 0, "asv": 1, "benchstat": 2, "cebench": 3}
+    cols.sort(key=lambda c: (order.get(c[0], 9), c[1]))
+    head = ["scenario"] + [f"{rule} ({k} run{'s' if k > 1 else ''}/side)" for rule, k in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * len(cols) + "|"]
+    for scenario, part in table.groupby("scenario", sort=False):
+        cells = []
+        for rule, k in cols:
+            row = part[(part["rule"] == rule) & (part["k"] == k)]
+            if row.empty:
+                cells.append("")
+                continue
+            r = row.iloc[0]
+            if r.inconclusive == r.comparisons:
+                cells.append("exit 3 (all)")
+                continue
+            detail = (f"{r.false_flags:.1f} false" if not r.slowed
+                      else f"{r.flagged_share:.0%} flagged")
+            cells.append(f"{r.alarms / r.comparisons:.0%} ({detail})")
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--aa", type=Path, default=REPO / "results",
@@ -291,6 +318,8 @@ def main(argv=None) -> int:
         rows = evaluate(aa, injected, rules, args.k, args.draws, args.seed)
     table = summarise(rows)
     print(markdown(table))
+    print()
+    print(compact(table))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows.to_dict("records"),
                                          "summary": table.to_dict("records")}, indent=1,
