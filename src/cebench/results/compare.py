@@ -305,8 +305,8 @@ def replicate_noise(df: pd.DataFrame, machine: str) -> Noise | None:
     tau, dof = pooled_tau([g["shift"] for g in groups])
     if not dof:
         return None
-    labels = [f"{len(g)} runs of torch {g['torch_version'].iloc[0]} at "
-              f"{str(g['commit'].iloc[0])[:8]}" for g in groups]
+    per_version = shifts.groupby(["torch_version", "commit"], sort=False).size()
+    labels = [f"{n} runs of torch {v} at {str(c)[:8]}" for (v, c), n in per_version.items()]
     return Noise(tau, dof, len(shifts), "; ".join(labels))
 
 
