@@ -314,3 +314,39 @@ def test_asv_regression_list_leaves_out_up_is_good_and_non_performance_series(tm
     unfiltered = _regressions(results, asvconf.write_relocated(plain, tmp_path / "plain.json",
                                                                repo=REPO), tmp_path, "plain")
     assert any(n.startswith("bench_bandwidth.") for n in unfiltered), unfiltered
+
+
+@pytest.mark.slow
+def test_one_regression_verdict_on_every_page(served, site, browser, shots):
+    """The front page's box, the cebench index and each compare page show the verdict and
+    the regression count of the same `cebench compare` report; asv's regression list
+    holds no series where higher is better and no record that is not performance."""
+    import json
+
+    html, _ = site
+    reports = sorted((html / "cebench").glob("compare-*.json"))
+    assert reports, "no compare report"
+    front = browser.load(served + "index.html", ready_js=APP_READY, screenshot=shots / "front-verdict.png")
+    assert_clean(front, served)
+    box = browser.evaluate("document.querySelector('#cebench-links').innerText")
+    index = browser.load(served + "cebench/index.html", screenshot=shots / "index-verdict.png")
+    for path in reports:
+        report = json.loads(path.read_text())
+        machine = report["machines"][0]["machine"]
+        words = dashboard.VERDICT_WORDS[report["outcome"]]
+        assert f"{machine}: torch" in box and words in box, box
+        assert words in index.text and machine in index.text
+        page = browser.load(served + f"cebench/{path.stem}.html",
+                            screenshot=shots / f"{path.stem}-verdict.png")
+        n = report["counts"]["regression"]
+        assert f"Regressions ({n})" in page.text
+        assert f"{len(report['comparisons'])} compared: {n} worse" in page.text
+    feed = json.loads((html / "regressions.json").read_text())["regressions"]
+    names = [entry[0] for entry in feed]
+    assert not [n for n in names if n.startswith(("bench_bandwidth.", "bench_environment.",
+                                                  "bench_accuracy."))], names
+    view = browser.load(served + "index.html#view=regressions", ready_js=APP_READY,
+                        screenshot=shots / "asv-regressions.png")
+    assert_clean(view, served)
+    if not feed:  # asv's list is empty: its page must not show a count of its own
+        assert "No regressions feed" in view.text or re.search(r"\b0 regress", view.text), view.text[:500]

@@ -481,6 +481,18 @@ def link_bar(verdicts: list[Verdict] = ()) -> str:
             f'style="color:#fff;text-decoration:none">{text}</a></div>')
 
 
+#: The asv UI's Compare view counts benchmarks beyond a factor as "regressed" /
+#: "improved", without a noise test and with every series lower-is-better: a count that
+#: would contradict `cebench compare`. This inline script hides those two counts (the
+#: fixed box gives the verdict on every view).
+_HIDE_FACTOR_COUNTS = (
+    "<script>(function(){var re=/^\\d+ (regressed|improved)$/;"
+    "function hide(){document.querySelectorAll('#root .chip').forEach(function(c){"
+    "if(re.test(c.textContent.trim())){c.style.display='none';}});}"
+    "new MutationObserver(hide).observe(document.documentElement,{childList:true,"
+    "subtree:true,characterData:true});hide();})();</script>")
+
+
 def inject_link_bar(index_html: Path, verdicts: list[Verdict] = ()) -> None:
     """Adds a fixed "cebench analysis" link, with the compare verdicts, to the front page
     (outside the UI's #root, so the single-page app's rendering leaves it alone).
@@ -490,7 +502,8 @@ def inject_link_bar(index_html: Path, verdicts: list[Verdict] = ()) -> None:
         return
     if "</body>" not in text:
         raise ValueError(f"{index_html} has no </body>")
-    index_html.write_text(text.replace("</body>", link_bar(verdicts) + "\n</body>", 1))
+    index_html.write_text(text.replace("</body>", link_bar(verdicts) + _HIDE_FACTOR_COUNTS
+                                       + "\n</body>", 1))
 
 
 def clear_output_dir(html_dir: Path) -> None:

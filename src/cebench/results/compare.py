@@ -292,7 +292,16 @@ def replicate_shifts(df: pd.DataFrame, machine: str) -> pd.DataFrame:
                                    "shift": shifts.to_numpy()}))
     if not parts:
         return replicate_shifts(df.iloc[:0], machine)
-    return pd.concat(parts, ignore_index=True).sort_values("date", ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    order = out["file"].map(replicate_number)
+    return out.assign(_order=order).sort_values(["date", "_order"], ignore_index=True).drop(
+        columns="_order")
+
+
+def replicate_number(path) -> int:
+    """k of a replicate results file '<asv name>-r<k>.json' (1 for asv's own name)."""
+    match = re.search(r"-r(\d+)\.json$", str(path))
+    return int(match.group(1)) if match else 1
 
 
 def replicate_noise(df: pd.DataFrame, machine: str) -> Noise | None:
