@@ -32,7 +32,6 @@ import argparse
 import importlib.util
 import itertools
 import json
-import math
 import subprocess
 import sys
 import tempfile
