@@ -8,6 +8,8 @@ runs of the same code with an injected slowdown (``CEBENCH_INJECT_*``) recorded
 interleaved with it. Four rules are measured on the same data:
 
 * ``cebench`` -- ``cebench compare`` now: replicate runs per side (``k`` each);
+  ``cebench-relative`` the same plus the optional test of each benchmark's change beyond
+  the suite's (``compare_frames(relative=True)``);
 * ``cebench-before`` -- ``cebench compare`` as it was before replicates (one run per
   side, Mann-Whitney on the raw samples with a noise floor from the other benchmarks);
   its code is taken from the repository's history (``--before``, a commit);
@@ -76,6 +78,19 @@ def _time_rows(base: pd.DataFrame, cand: pd.DataFrame) -> pd.DataFrame:
     a = base[(base["kind"] == "time") & (base["status"] == "ok")][cols]
     b = cand[(cand["kind"] == "time") & (cand["status"] == "ok")][cols]
     return a.merge(b, on=keys, suffixes=("_a", "_b"))
+
+
+def flags_cebench_relative(base: pd.DataFrame, cand: pd.DataFrame, **_) -> tuple[set, str]:
+    """cebench plus the test of each benchmark's change beyond the suite's."""
+    from cebench.results import compare
+
+    table = compare.compare_frames(base, cand, relative=True)
+    flagged = set(table.loc[table["verdict"].isin(["regression", "shared"]), "key"])
+    return flagged, compare.outcome(table)
+
+
+#: The rules that take replicate runs per side (the others take one run per side).
+REPLICATE_RULES = ("cebench", "cebench-relative")
 
 
 def flags_asv(base, cand, **_) -> tuple[set, str]:
@@ -164,7 +179,8 @@ def evaluate(aa: pd.DataFrame, injected: pd.DataFrame | None, rules: dict, ks: l
                     "false_flags": len(flagged - set(slowed)),
                     "hit": len(flagged & set(slowed)), "slowed": len(slowed)})
 
-    one_run_rules = [r for r in rules if r != "cebench"]
+    replicate_rules = [r for r in rules if r in REPLICATE_RULES]
+    one_run_rules = [r for r in rules if r not in REPLICATE_RULES]
     pairs = list(itertools.combinations(files, 2))
     # A/A: every pair (one run per side), and k + k splits for cebench
     for a, b in pairs:
@@ -175,8 +191,9 @@ def evaluate(aa: pd.DataFrame, injected: pd.DataFrame | None, rules: dict, ks: l
         if k == 1:
             continue
         for perm in chosen:
-            record("cebench", "A/A", k, pd.concat(by_file[f] for f in perm[:k]),
-                   pd.concat(by_file[f] for f in perm[k:]))
+            for rule in replicate_rules:
+                record(rule, "A/A", k, pd.concat(by_file[f] for f in perm[:k]),
+                       pd.concat(by_file[f] for f in perm[k:]))
     # synthetic candidates from the real runs
     for factor, share in itertools.product(FACTORS, SHARES):
         scenario = f"x{factor:g} on {'one' if share == 'one' else f'{share:.0%}'}"
@@ -191,7 +208,8 @@ def evaluate(aa: pd.DataFrame, injected: pd.DataFrame | None, rules: dict, ks: l
                 perm = rng.permutation(files)[:2 * k]
                 base = pd.concat(by_file[f] for f in perm[:k])
                 cand = slow_down(pd.concat(by_file[f] for f in perm[k:]), slowed, factor)
-                record("cebench", scenario, k, base, cand, slowed)
+                for rule in replicate_rules:
+                    record(rule, scenario, k, base, cand, slowed)
     # real injected runs, against the A/A runs
     if injected is not None and not injected.empty:
         for kind, rows in injected.groupby("env_kind"):
@@ -205,9 +223,11 @@ def evaluate(aa: pd.DataFrame, injected: pd.DataFrame | None, rules: dict, ks: l
             k = len(inj_files)
             for _ in range(draws):
                 chosen = rng.permutation(files)[:k]
-                record("cebench", f"injected {kind}", k,
-                       pd.concat(by_file[f] for f in chosen), rows, slowed)
-            record("cebench", f"injected {kind}", k, aa, rows, slowed)
+                for rule in replicate_rules:
+                    record(rule, f"injected {kind}", k,
+                           pd.concat(by_file[f] for f in chosen), rows, slowed)
+            for rule in replicate_rules:
+                record(rule, f"injected {kind}", k, aa, rows, slowed)
     return pd.DataFrame(out)
 
 
@@ -255,7 +275,8 @@ def compact(table: pd.DataFrame) -> str:
     comparisons that exit 1, and in brackets the share of slowed benchmarks flagged (or,
     for A/A, the false flags per comparison)."""
     cols = [(r.rule, r.k) for r in table.drop_duplicates(["rule", "k"]).itertuples()]
-    order = {"cebench-before": 0, "asv": 1, "benchstat": 2, "cebench": 3}
+    order = {"cebench-before": 0, "asv": 1, "benchstat": 2, "cebench": 3,
+             "cebench-relative": 4}
     cols.sort(key=lambda c: (order.get(c[0], 9), c[1]))
     head = ["scenario"] + [f"{rule} ({k} run{'s' if k > 1 else ''}/side)" for rule, k in cols]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * len(cols) + "|"]
@@ -303,7 +324,8 @@ def main(argv=None) -> int:
     aa = df[df["commit"].str.startswith(commit)]
     print(f"A/A series: {aa['file'].nunique()} runs of torch {args.torch} at {commit[:8]} on "
           f"{args.machine}", file=sys.stderr)
-    every = {"cebench": flags_cebench, "asv": flags_asv, "benchstat": flags_benchstat}
+    every = {"cebench": flags_cebench, "cebench-relative": flags_cebench_relative,
+             "asv": flags_asv, "benchstat": flags_benchstat}
     if "cebench-before" in args.rules:
         every["cebench-before"] = make_flags_before(old_compare_module(args.before))
     rules = {r: every[r] for r in args.rules}
