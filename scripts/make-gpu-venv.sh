@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes VENV_DIR (default .venv-gpu, git-ignored): a Python 3.12 virtual environment
-# holding only what the GPU machine's Python has (docs/gpu-run.md, "The GPU machine"):
-# torch, numpy, pandas, matplotlib, scipy, nvidia-ml-py, pytest and triton, and nothing
-# of cebench's dev or analysis extras. The CPU dry run of scripts/gpu-validate.sh runs
+# holding only what a GPU machine's Python is expected to have (docs/gpu-run.md, "What
+# the GPU machine needs"): torch, numpy, pandas, matplotlib, scipy, nvidia-ml-py, pytest
+# and triton, and nothing of cebench's dev or analysis extras. The CPU dry run of scripts/gpu-validate.sh runs
 # in it with the carried wheels (.whl/) on top, so that a test module importing
 # something the GPU machine lacks fails the dry run, as it would fail the real one.
 #
