@@ -247,14 +247,14 @@ def test_missing_history_fails_setup_and_skips_asv_but_still_reports(tmp_path):
 def gpu_machine_python(tmp_path_factory):
     """(python, wheel folder): Python 3.12 with only the GPU machine's packages, and the
     wheels carried to it (built here once; both need the package index the first time)."""
-    venv = ROOT / ".venv-gpu"
-    subprocess.run(["bash", str(ROOT / "scripts" / "make-gpu-venv.sh"), str(venv)], check=True,
-                   cwd=ROOT, timeout=1800)
+    made = subprocess.run(["bash", str(ROOT / "scripts" / "make-gpu-venv.sh")], check=True,
+                          cwd=ROOT, timeout=1800, stdout=subprocess.PIPE, text=True)
+    python = Path(made.stdout.strip().splitlines()[-1])
     wheels = tmp_path_factory.mktemp("whl")
     subprocess.run(["bash", str(ROOT / "scripts" / "fetch-gpu-wheels.sh")], check=True, cwd=ROOT,
                    env=dict(os.environ, CEBENCH_WHEEL_DIR=str(wheels)), timeout=600,
                    capture_output=True)
-    return venv / "bin" / "python", wheels
+    return python, wheels
 
 
 @pytest.mark.slow
