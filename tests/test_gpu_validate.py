@@ -222,7 +222,10 @@ def test_no_output_folder_is_a_usage_error():
     result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == "usage: scripts/gpu-validate.sh OUT_DIR"
-    assert gv.main(["--bogus"]) == 2
+    result = subprocess.run([sys.executable, "-m", "cebench.gpu_validate", "--bogus"],
+                            capture_output=True, text=True, check=False,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert result.returncode == 2 and result.stderr.startswith("usage:")
 
 
 def test_missing_history_fails_setup_and_skips_asv_but_still_reports(tmp_path):

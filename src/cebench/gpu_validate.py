@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cebench.errors import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK
+from cebench.errors import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK_MARKER = ".cebench-gpu-work"
@@ -124,8 +124,9 @@ class PhaseRecord:
 class Run:
     """Settings, the log (stdout and OUT/gpu-validate.log), the clock, phase records."""
 
-    def __init__(self, out: Path, env: dict[str, str] | None = None):
+    def __init__(self, out: Path, env: dict[str, str] | None = None, console=None):
         env = dict(os.environ if env is None else env)
+        self.console = console  # a text stream that also gets the log (e.g. sys.stdout)
         self.dry = env.get("CEBENCH_GPU_DRY_RUN") == "1"
         mode = "dry" if self.dry else "gpu"
         self.deadline_s = float(env.get("CEBENCH_GPU_DEADLINE_S") or DEADLINE_S[mode])
@@ -154,7 +155,7 @@ class Run:
         self._log = open(self.out / "gpu-validate.log", "a", buffering=1)
 
     def say(self, text: str = "") -> None:
-        for stream in (sys.stdout, self._log):
+        for stream in (self.console, self._log):
             if stream is not None:
                 stream.write(text + "\n")
                 stream.flush()
@@ -522,15 +523,16 @@ def pack(run: Run) -> dict:
     return report
 
 
-def validate(out: Path, env: dict[str, str] | None = None) -> int:
-    """The whole run into ``out``; the exit status (0: every phase ok or skipped)."""
+def validate(out: Path, env: dict[str, str] | None = None, console=None) -> int:
+    """The whole run into ``out`` (its log also to ``console``, a text stream); the exit
+    status: 0 when every phase passed or was skipped, 1 when one failed or timed out.
+    Raises InputError when the scratch folder exists and is not one this run made."""
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(out.resolve(), env)
+    run = Run(out.resolve(), env, console)
     work = run.work
     if work.exists() and not (work / WORK_MARKER).exists() and any(work.iterdir()):
-        print(f"gpu-validate: {work} exists and is not a cebench scratch folder; "
-              "set CEBENCH_GPU_WORK", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise InputError(f"{work} exists and is not a cebench scratch folder; "
+                         "set CEBENCH_GPU_WORK")
     shutil.rmtree(work, ignore_errors=True)
     for sub in ("home", "site", "results"):
         (work / sub).mkdir(parents=True, exist_ok=True)
@@ -562,16 +564,16 @@ def validate(out: Path, env: dict[str, str] | None = None) -> int:
     return EXIT_FINDING if failed else EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--describe-environment"]:
+if __name__ == "__main__":  # python -m cebench.gpu_validate OUT_DIR | --describe-environment
+    _args = sys.argv[1:]
+    if _args == ["--describe-environment"]:
         print(describe_environment())
-        return EXIT_OK
-    if len(argv) != 1 or not argv[0] or argv[0].startswith("-"):
+        sys.exit(EXIT_OK)
+    if len(_args) != 1 or not _args[0] or _args[0].startswith("-"):
         print("usage: python -m cebench.gpu_validate OUT_DIR", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return validate(Path(argv[0]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        sys.exit(validate(Path(_args[0]), console=sys.stdout))
+    except InputError as exc:
+        print(f"gpu-validate: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
