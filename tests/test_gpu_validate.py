@@ -250,8 +250,11 @@ def test_missing_history_fails_setup_and_skips_asv_but_still_reports(tmp_path):
 def gpu_machine_python(tmp_path_factory):
     """(python, wheel folder): Python 3.12 with only the GPU machine's packages, and the
     wheels carried to it (built here once; both need the package index the first time)."""
-    made = subprocess.run(["bash", str(ROOT / "scripts" / "make-gpu-venv.sh")], check=True,
+    made = subprocess.run(["bash", str(ROOT / "scripts" / "make-gpu-venv.sh")], check=False,
                           cwd=ROOT, timeout=1800, stdout=subprocess.PIPE, text=True)
+    if made.returncode == 2:  # the script's "no python3.12 found"
+        pytest.skip("no python3.12 on this machine for the GPU machine's environment")
+    made.check_returncode()
     python = Path(made.stdout.strip().splitlines()[-1])
     wheels = tmp_path_factory.mktemp("whl")
     subprocess.run(["bash", str(ROOT / "scripts" / "fetch-gpu-wheels.sh")], check=True, cwd=ROOT,
