@@ -113,9 +113,28 @@ def test_warmup_converges_when_two_consecutive_batches_agree():
     assert not timing.warmup_converged([1.0, 1.06], 0.05)
 
 
-def test_measure_stops_warming_up_at_the_bound_when_it_never_settles():
+class _VirtualTime:
+    """Stands in for the ``time`` module inside cebench.measure.timing: a clock that moves
+    only when the scripted call runs, so the test does not depend on the machine's load."""
+
+    def __init__(self, durations):
+        self.now_ns = 0
+        self.durations = iter(durations)
+
+    def call(self):
+        self.now_ns += int(next(self.durations) * 1e9)
+
+    def perf_counter_ns(self):
+        return self.now_ns
+
+    def perf_counter(self):
+        return self.now_ns / 1e9
+
+
+def test_measure_stops_warming_up_at_the_bound_when_it_never_settles(monkeypatch):
     durations = itertools.cycle([1e-3, 3e-3])  # alternating: batch medians never agree
-    clock = _ScriptedCpuCall(durations)
+    clock = _VirtualTime(durations)
+    monkeypatch.setattr(timing, "time", clock)
     m = timing.measure(clock.call, "cpu", warmup=1, max_warmup_batches=4, min_samples=3,
                        max_samples=3, budget_s=100)
     assert m.warmup_converged is False
