@@ -165,21 +165,6 @@ def test_throttle_reason_by_clock_event_bits():
     assert timing.reason_names(0x1000 | 0x8) == ["hw_slowdown", "unknown_0x1000"]
 
 
-class _ScriptedCpuCall:
-    """A callable whose duration (busy-wait) follows a script; slow calls are marked."""
-
-    def __init__(self, durations):
-        self.durations = iter(durations)
-        self.calls = 0
-
-    def call(self):
-        self.calls += 1
-        import time
-        end = time.perf_counter() + next(self.durations)
-        while time.perf_counter() < end:
-            pass
-
-
 def test_measure_drops_samples_taken_while_throttled():
     # every third reading is throttled (clock at 50 % of default)
     readings = itertools.cycle([ClockReading(1980.0, 1980.0, 0),
