@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+# the analysis extra: absent on a GPU machine's bare Python, where `pytest -m cuda` must
+# still collect (a module-level ImportError would stop the whole session)
+nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (analysis extra)")
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
 from cebench.publish import notebooks
 from cebench.publish import plots
@@ -135,3 +138,17 @@ def test_every_verdict_has_a_colour():
     from cebench.results import compare
 
     assert set(compare.VERDICTS) == set(plots.VERDICT_COLOURS)
+
+
+def test_notebooks_command_names_the_result_files_it_will_skip(tmp_path):
+    import shutil
+
+    from cebench.commands import notebooks as command
+
+    results = tmp_path / "results"
+    shutil.copytree(Path(__file__).parent / "data" / "asv-results", results)
+    bad = results / "cpu-amd-epyc-2c" / "deadbeef-broken.json"
+    bad.write_text('{"truncated')
+    assert command.unreadable_results(results) == [bad]
+    bad.unlink()
+    assert command.unreadable_results(results) == []
