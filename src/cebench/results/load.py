@@ -338,23 +338,24 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """The runs to show for each machine x torch version: those at the newest commit
-    that the most torch versions of the machine share (so that versions are compared on
-    the same code), else the version's own newest commit; every replicate run there."""
+    """The runs to show for each machine x torch version, per benchmark: those at the
+    newest commit that the most torch versions of the machine share for that benchmark
+    (so that versions are compared on the same code), else the version's own newest
+    commit; every replicate run there. Per benchmark, so that a run of a few benchmarks
+    on many releases (``cebench history``) hides no other benchmark's results."""
     if df.empty:
         return df
+    keyed = df.assign(torch_version=df["torch_version"].fillna("?"))
     keep = set()
-    table = runs(df)
-    for machine, rows in table.groupby("machine"):
+    for (machine, benchmark), rows in keyed.groupby(["machine", "benchmark"]):
         per_commit = rows.groupby("commit").agg(versions=("torch_version", "nunique"),
                                                 date=("date", "max"))
         order = per_commit.sort_values(["versions", "date"]).index[::-1]
         for version, vrows in rows.groupby("torch_version"):
             have = set(vrows["commit"])
-            commit = next(c for c in order if c in have)
-            keep.add((machine, version, commit))
-    version = df["torch_version"].fillna("?")
-    mask = [k in keep for k in zip(df["machine"], version, df["commit"])]
+            keep.add((machine, benchmark, version, next(c for c in order if c in have)))
+    mask = [k in keep for k in zip(keyed["machine"], keyed["benchmark"],
+                                   keyed["torch_version"], keyed["commit"])]
     return df[mask]
 
 
