@@ -20,9 +20,7 @@ kernels take 20 µs or more; the CPU has no kernel-time reference and never fail
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import sys
 from collections.abc import Callable
 
 import torch
@@ -192,107 +190,54 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
-    from cebench.errors import InputError
-    from cebench.grid.inputs import bench_device
-
-    device = args.device or bench_device()
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no CUDA device")
-    if not 0 < args.tolerance < 1:
-        raise InputError(f"--tolerance must be between 0 and 1, not {args.tolerance}")
-    if not args.budget_s > 0 or not args.min_run_time > 0 or args.peak_mib < 0:
-        raise InputError("--budget-s and --min-run-time must be positive, --peak-mib >= 0")
-    try:
-        cases = [lookup(name) for name in (args.case or DEFAULT_CASES[device])]
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    passes = [args.pass_] if args.pass_ else list(PASSES)
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be >= 1, not {args.threads}")
-    threads_before = torch.get_num_threads()
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        return _run(args, device, cases, passes)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
-def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
-    from cebench.errors import InputError
-    from cebench.environment import machine_name
+# --- the whole check ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Report:
+    device: str
+    rows: list[Row]
+    skipped: list[str]          # "<case>: <reason>" for cases that cannot run here
+    peak: roofline.PeakBandwidth
+    tolerance: float
+
+    @property
+    def misses(self) -> list[Row]:
+        return [r for r in self.rows if r.fidelity_miss]
+
+    def as_dict(self) -> dict:
+        from cebench.environment import machine_name
+
+        return {
+            "device": self.device, "machine": machine_name(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "tolerance": self.tolerance, "rows": [r.as_dict() for r in self.rows],
+            "peak_bandwidth": self.peak.as_dict(), "fidelity_misses": len(self.misses),
+        }
+
+
+def run_selfcheck(device: str, cases: list[Case], passes: list[str], *, budget_s: float,
+                  min_run_time: float, tolerance: float, peak_mib: int = 0) -> Report:
+    """Every case and pass with every timer, then the peak copy bandwidth.
+
+    ``peak_mib`` 0 measures the default copy size afresh and updates this machine's cache.
+    """
     from cebench.grid.inputs import SkipCase
 
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-
     rows: list[Row] = []
+    skipped: list[str] = []
     for case in cases:
         for pass_ in passes:
             try:
-                rows.append(check_case(case, pass_, device, budget_s=args.budget_s,
-                                       min_run_time=args.min_run_time,
-                                       tolerance=args.tolerance))
+                rows.append(check_case(case, pass_, device, budget_s=budget_s,
+                                       min_run_time=min_run_time, tolerance=tolerance))
             except SkipCase as exc:
-                print(f"skipped {case.name}: {exc}")
-    if rows:
-        print(format_table(rows))
-    if device != "cuda":
-        print("The profiler kernel-time check needs CUDA: on the CPU cebench is compared "
-              "with torch.utils.benchmark only, and nothing is judged.")
-
-    copy_bytes = args.peak_mib * 2**20 if args.peak_mib else None
-    if copy_bytes:
-        peak = roofline.measure_peak_bandwidth(device, copy_bytes)
-    else:  # the default size: measure afresh and update this machine's cache
+                skipped.append(f"{case.name}: {exc}")
+    if peak_mib:
+        peak = roofline.measure_peak_bandwidth(device, peak_mib * 2**20)
+    else:
         peak = roofline.peak_bandwidth(device, refresh=True)
-    print(f"peak copy bandwidth ({device}): {peak.bytes_per_s / 1e9:.2f} GB/s "
-          f"(read + write of a {peak.copy_bytes / 2**20:.0f} MiB copy, "
-          f"median of {peak.samples}, relative IQR {peak.rel_iqr:.1%})")
-
-    misses = [r for r in rows if r.fidelity_miss]
-    if misses:
-        print(f"FIDELITY MISS: cebench is off the profiler by more than {args.tolerance:.1%} "
-              f"for {len(misses)} of {sum(r.judged for r in rows)} judged calls")
-    if args.json:
-        report = {
-            "device": device, "machine": machine_name(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "tolerance": args.tolerance, "rows": [r.as_dict() for r in rows],
-            "peak_bandwidth": peak.as_dict(), "fidelity_misses": len(misses),
-        }
-        try:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.json}: {exc}") from None
-    sys.stdout.flush()
-    return 1 if misses else 0
-
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "selfcheck", help="compare cebench's timer with torch's Timer, triton, the profiler",
-        description="Time a few cases with cebench's timer and with other timers; print "
-        "each one's median and relative spread and the peak copy bandwidth. Exit 1 if, on "
-        "CUDA, cebench is off the profiler's kernel time by more than the tolerance for "
-        "calls of 20 µs and longer.",
-    )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--tolerance", type=float, default=0.03,
-                        help="allowed relative difference from the profiler (default 0.03)")
-    parser.add_argument("--case", action="append", metavar="NAME",
-                        help="a case name from `cebench cases` (repeatable; default: a few)")
-    parser.add_argument("--pass", dest="pass_", choices=PASSES, help="only one pass")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the bench device")
-    parser.add_argument("--budget-s", type=float, default=1.0,
-                        help="cebench's time budget per measurement (default 1)")
-    parser.add_argument("--min-run-time", type=float, default=0.2,
-                        help="torch Timer's blocked_autorange min_run_time (default 0.2)")
-    parser.add_argument("--threads", type=int,
-                        help="torch intra-op threads for every method (default: torch's)")
-    parser.add_argument("--peak-mib", type=int, default=0,
-                        help="size of the peak-bandwidth copy in MiB (default: 256 on the "
-                        "CPU, 1024 on CUDA, and the result updates the per-machine cache)")
-    parser.set_defaults(func=run)
+    return Report(device, rows, skipped, peak, tolerance)
