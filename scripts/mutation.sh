@@ -63,7 +63,9 @@ use_git_change_detection = false
 EOF
     echo "mutation: $name (src/$source against $tests) ..."
     start=$(date +%s)
-    (cd "$dir" && mutmut run --max-children "$jobs" > run.log 2>&1) \
+    # One torch thread: mutmut forks a child per mutant, and a fork after torch has started
+    # its OpenMP pool can hang the child (counted as a timeout).
+    (cd "$dir" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 mutmut run --max-children "$jobs" > run.log 2>&1) \
         || { echo "mutation: $name: mutmut failed, see $dir/run.log" >&2; tail -20 "$dir/run.log" >&2; exit 1; }
     (cd "$dir" && mutmut results --all true > results.txt)
     echo "$(( $(date +%s) - start ))" > "$dir/seconds"

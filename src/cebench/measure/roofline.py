@@ -233,6 +233,8 @@ def load_peak_bandwidth(path: Path) -> PeakBandwidth | None:
     """The cached measurement at ``path``; None (with a warning) if it is unusable."""
     try:
         data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.pop("version", None) != CACHE_VERSION:
             raise ValueError("unknown cache version")
         peak = PeakBandwidth(**data)
