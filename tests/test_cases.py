@@ -199,5 +199,6 @@ def test_case_rows_list_every_case_with_bytes_and_runnability():
     big = next(r for r in rows if r["family"] == "llm-256k")
     assert big["runs_here"] is False and "too big" in big["skip_reason"]
     assert next(r for r in cases.case_rows("cuda") if r["name"] == big["name"])["runs_here"]
-    core = cases.case_rows("cpu", "core")
-    assert {r["name"] for r in core} == {c.name for g, c in _raw_product() if g == "core"}
+    for grid in GRIDS:
+        only = cases.case_rows("cpu", grid)
+        assert {r["name"] for r in only} == {c.name for g, c in _raw_product() if g == grid}

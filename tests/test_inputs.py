@@ -148,6 +148,46 @@ def test_inputs_are_the_seeded_values():
     assert torch.equal(x4.logits, wide[..., ::2])
 
 
+DEFAULTS_CASES = [
+    Case("small", layout="noncontig", weighting="random", reduction="none"),
+    Case("small-seg", layout="noncontig", dtype="bfloat16", weighting="ones",
+         ignore_fraction=0.1),
+    Case("small-seg", layout="channels_last", dtype="float16", weighting="zero_class"),
+    Case("small", layout="prob_targets", weighting="random"),
+    Case("small-seg", layout="prob_targets", dtype="bfloat16"),
+]
+
+
+def test_inputs_do_not_depend_on_torch_defaults():
+    """Every tensor is made on the device and in the dtype the case asks for: a default
+    device (meta) and dtype (float64) set by the caller change nothing."""
+    plain = [inputs.build_inputs(case, "cpu") for case in DEFAULTS_CASES]
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.device("meta"):
+            under_defaults = [inputs.build_inputs(case, "cpu") for case in DEFAULTS_CASES]
+    finally:
+        torch.set_default_dtype(previous)
+    for a, b in zip(plain, under_defaults):
+        for name in ("logits", "target", "weight", "grad_output"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), name
+            if x is not None:
+                assert y.device.type == "cpu" and y.dtype == x.dtype, (a.case.name, name)
+                assert torch.equal(x, y) and x.stride() == y.stride(), (a.case.name, name)
+        storage = getattr(torch, a.case.storage_dtype)
+        assert a.logits.dtype == storage and (a.weight is None or a.weight.dtype == storage)
+
+
+@pytest.mark.cuda
+def test_inputs_are_made_on_the_gpu():
+    for case in DEFAULTS_CASES:
+        x = inputs.build_inputs(case, "cuda")
+        for t in (x.logits, x.target, x.weight, x.grad_output):
+            assert t is None or t.device.type == "cuda"
+
+
 def test_index_targets_span_every_class():
     target = inputs.build_inputs(Case("small"), "cpu").target
     assert int(target.min()) == 0 and int(target.max()) == 127

@@ -146,3 +146,99 @@ def test_model_matches_cpu_profiler_over_the_whole_small_sweep():
             expected = memory.expected_peak_bytes(case, pass_, "cpu")
             worst = max(worst, abs(expected - measured) / measured)
     assert worst <= 0.01, worst
+
+
+# --- the helpers, on recorded and faked inputs -----------------------------------------------
+
+def test_live_bytes_series_accumulates_the_deltas():
+    events = [memory.MemoryEvent(10, 100, "cpu"), memory.MemoryEvent(20, 50, "cpu"),
+              memory.MemoryEvent(30, -100, "cpu"), memory.MemoryEvent(40, -50, "cpu")]
+    assert memory.live_bytes_series(events) == [(10, 100), (20, 150), (30, 50), (40, 0)]
+    assert memory.live_bytes_series([]) == []
+
+
+class _KinetoEvent:
+    """The part of a kineto event that profiler_memory_events reads (torch.autograd
+    profiler's ``_KinetoEvent``: name(), device_type(), start_ns() or start_us(), nbytes())."""
+
+    def __init__(self, name, device_type, start_ns, nbytes, with_ns=True):
+        self._name, self._device, self._start_ns, self._nbytes = name, device_type, start_ns, nbytes
+        if with_ns:
+            self.start_ns = lambda: self._start_ns
+
+    def name(self):
+        return self._name
+
+    def device_type(self):
+        return self._device
+
+    def start_us(self):
+        return self._start_ns // 1000
+
+    def nbytes(self):
+        return self._nbytes
+
+
+def _fake_profile(events):
+    results = type("Results", (), {"events": lambda self: events})()
+    return type("Prof", (), {"profiler": type("P", (), {"kineto_results": results})()})()
+
+
+def test_profiler_memory_events_keep_the_devices_memory_events_in_time_order():
+    events = [_KinetoEvent("[memory]", "DeviceType.CPU", 3000, -8),
+              _KinetoEvent("aten::mul", "DeviceType.CPU", 1000, 0),
+              _KinetoEvent("[memory]", "DeviceType.CUDA", 500, 512),
+              _KinetoEvent("[memory]", "DeviceType.CPU", 2000, 8),
+              _KinetoEvent("[memory]", "DeviceType.CPU", 4000, 16, with_ns=False)]
+    cpu = memory.profiler_memory_events(_fake_profile(events), "cpu")
+    assert cpu == [memory.MemoryEvent(2000, 8, "cpu"), memory.MemoryEvent(3000, -8, "cpu"),
+                   memory.MemoryEvent(4000, 16, "cpu")]
+    assert memory.profiler_memory_events(_fake_profile(events), "cuda") == [
+        memory.MemoryEvent(500, 512, "cuda")]
+
+
+def test_profiler_peak_bytes_of_a_call_that_allocates_nothing_is_zero():
+    assert memory.profiler_peak_bytes(lambda: None, "cpu") == 0
+
+
+def test_profiler_peak_bytes_sees_a_temporary():
+    # two 1 MiB float32 tensors live at once, then freed: the peak is 2 MiB
+    def call():
+        a = torch.ones(2**18)
+        b = torch.ones(2**18)
+        return float((a + 0).sum()) + float(b.sum())
+
+    peak = memory.profiler_peak_bytes(call, "cpu")
+    assert 3 * 2**20 <= peak <= 3 * 2**20 + 4096  # a, b and the (a + 0) temporary
+
+
+def test_allocator_peak_is_the_delta_over_the_baseline(monkeypatch):
+    """A fake of the documented torch.cuda allocator statistics (no CUDA here)."""
+    state = {"allocated": 1000, "reserved": 4096, "max_allocated": 0, "max_reserved": 0,
+             "calls": []}
+
+    def reset():
+        state["calls"].append("reset")
+        state["max_allocated"], state["max_reserved"] = state["allocated"], state["reserved"]
+
+    def fn():
+        state["calls"].append("fn")
+        state["max_allocated"] = state["allocated"] + 700
+        state["max_reserved"] = state["reserved"] + 2048
+        return "result"
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: state["calls"].append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda: state["allocated"])
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda: state["reserved"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: state["max_allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda: state["max_reserved"])
+    peak = memory.allocator_peak(fn)
+    assert peak == memory.AllocatorPeak(baseline_allocated_bytes=1000,
+                                        peak_allocated_delta_bytes=700,
+                                        peak_reserved_delta_bytes=2048)
+    assert state["calls"] == ["sync", "reset", "fn", "sync"]
+
+
+def test_require_cuda_accepts_cuda():
+    assert memory.require_cuda("cuda") is None

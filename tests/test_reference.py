@@ -305,3 +305,76 @@ def test_agrees_with_torch_in_float64(reduction, label_smoothing, shape):
         loss, grad = reference.loss_and_grad(x, target, **kwargs)
         torch.testing.assert_close(loss, expected.detach(), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(grad, leaf.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_the_loss_is_computed_in_float64_whatever_the_input_dtype():
+    x32 = torch.tensor(LOGITS, dtype=torch.float32)
+    for target in (torch.tensor(TARGET), torch.softmax(x32, 1)):
+        loss = reference.cross_entropy(x32, target, reduction="none")
+        assert loss.dtype == torch.float64
+        torch.testing.assert_close(loss, reference.cross_entropy(x32.double(), target.double()
+                                   if target.is_floating_point() else target, reduction="none"),
+                                   rtol=0, atol=0)
+
+
+def test_float32_soft_targets_are_smoothed_in_float64():
+    soft32 = torch.tensor([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], dtype=torch.float32)
+    got = reference.cross_entropy(logits64(), soft32, reduction="none", label_smoothing=0.1)
+    exact = reference.cross_entropy(logits64(), soft32.double(), reduction="none",
+                                    label_smoothing=0.1)
+    torch.testing.assert_close(got, exact, rtol=0, atol=0)
+
+
+def test_unweighted_soft_target_by_hand():
+    soft = [[0.2, 0.3, 0.5], [0.0, 0.5, 0.5]]
+    expected = [-sum(soft[i][c] * math.log(probs(LOGITS[i])[c]) for c in range(3))
+                for i in range(2)]
+    got = reference.cross_entropy(logits64(), torch.tensor(soft, dtype=torch.float64),
+                                  reduction="none")
+    assert got.tolist() == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_masked_class_without_smoothing_leaves_the_loss_finite():
+    """A logit of -inf (a masked class) has log p = -inf; without smoothing it must not
+    enter the loss (0·inf would be NaN), as in torch."""
+    masked = logits64([[1.0, 2.0, -math.inf], [0.0, -1.0, 3.0]])
+    target = torch.tensor(TARGET)
+    for reduction in ("none", "mean", "sum"):
+        got = reference.cross_entropy(masked, target, reduction=reduction)
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, F.cross_entropy(masked, target, reduction=reduction),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_tensors_on_another_device_are_refused():
+    """The meta device stands in for a second device (no GPU needed)."""
+    x, target = logits64(), torch.tensor(TARGET)
+    with pytest.raises(ValueError, match=r"^target is on meta but input is on cpu$"):
+        reference.cross_entropy(x, target.to("meta"))
+    with pytest.raises(ValueError, match=r"^target is on meta but input is on cpu$"):
+        reference.cross_entropy(x, torch.softmax(x, 1).to("meta"))
+    with pytest.raises(ValueError, match=r"^weight is on meta but input is on cpu$"):
+        reference.cross_entropy(x, target, torch.ones(3, dtype=torch.float64, device="meta"))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: reference.cross_entropy(torch.tensor(1.0), torch.tensor(0)),
+     "input must have at least 1 dimension (C,), got a scalar"),
+    (lambda: reference.cross_entropy(logits64(), torch.tensor([0, 3])),
+     "target 3 is out of range for 3 classes (valid: 0..2, or ignore_index=-100)"),
+    (lambda: reference.cross_entropy(logits64(), torch.zeros(2, 3, dtype=torch.long)),
+     "probability target must be floating point, got torch.int64 (class indices are shaped "
+     "like the input without its class dimension)"),
+    (lambda: reference.cross_entropy(logits64(), torch.full((2, 3), 1 / 3), ignore_index=0),
+     "ignore_index=0 is not supported with probability targets (torch accepts only a "
+     "negative ignore_index there)"),
+    (lambda: reference.cross_entropy(logits64(), torch.tensor([0])),
+     "target shape (1,) does not fit input shape (2, 3): expected (2,) for class indices "
+     "or (2, 3) for class probabilities"),
+    (lambda: reference.cross_entropy(logits64(), torch.tensor(TARGET), torch.ones(3)),
+     "weight dtype torch.float32 does not match input dtype torch.float64"),
+])
+def test_error_messages_in_full(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
