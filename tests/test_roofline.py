@@ -346,3 +346,100 @@ def test_default_cache_path_under_home_and_for_this_machine(tmp_path, monkeypatc
 def test_default_copy_sizes():
     assert roofline.default_copy_bytes("cuda") == 2**30
     assert roofline.default_copy_bytes("cpu") == 256 * 2**20
+
+
+def test_measure_peak_bandwidth_times_a_copy_with_the_l2_flushed(monkeypatch):
+    """timing.measure replaced by a recorder: what is timed, and how the record is filled."""
+    import datetime
+
+    import torch
+
+    from cebench.environment import machine_name
+    from cebench.measure import timing
+
+    calls = []
+
+    def fake_measure(fn, device, **kwargs):
+        calls.append((device, kwargs))
+        destination = fn()
+        calls.append(destination.clone())
+        return timing.Measurement(samples_s=[0.002, 0.001, 0.003, 0.004], device=device)
+
+    monkeypatch.setattr(roofline.timing, "measure", fake_measure)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.device("meta"):  # what it allocates goes to the device asked for
+            peak = roofline.measure_peak_bandwidth("cpu", copy_bytes=1 << 20)
+    finally:
+        torch.set_default_dtype(previous)
+    (device, kwargs), copied = calls
+    assert device == "cpu" and kwargs == {"budget_s": 2.0, "min_samples": 10, "flush_l2": True}
+    assert copied.device.type == "cpu" and copied.dtype == torch.float32
+    assert copied.numel() == (1 << 20) // 4 and bool((copied == 1.0).all())  # the copy ran
+    median = timing.Measurement(samples_s=[0.002, 0.001, 0.003, 0.004], device="cpu")
+    assert peak == roofline.PeakBandwidth(
+        device="cpu", machine=machine_name(), bytes_per_s=2 * (1 << 20) / median.median_s,
+        copy_bytes=1 << 20, median_s=median.median_s, rel_iqr=median.rel_iqr, samples=4,
+        torch_version=torch.__version__, measured_at=peak.measured_at)
+    assert type(peak.copy_bytes) is int
+    measured_at = datetime.datetime.fromisoformat(peak.measured_at)
+    assert measured_at.utcoffset() == datetime.timedelta(0)
+    assert abs(datetime.datetime.now(datetime.timezone.utc) - measured_at).total_seconds() < 600
+
+
+def test_measure_peak_bandwidth_defaults_to_the_devices_copy_size(monkeypatch):
+    from cebench.measure import timing
+
+    sizes = []
+    monkeypatch.setattr(roofline, "default_copy_bytes", lambda device: sizes.append(device)
+                        or 1 << 16)
+    monkeypatch.setattr(roofline.timing, "measure", lambda fn, device, **kw: timing.Measurement(
+        samples_s=[1e-3] * 10, device=device))
+    peak = roofline.measure_peak_bandwidth("cpu", budget_s=0.5)
+    assert sizes == ["cpu"] and peak.copy_bytes == 1 << 16
+
+
+def test_compute_bytes_are_the_storage_bytes_without_autocast():
+    L16 = N * C * 2
+    assert roofline.eager_bytes(Case("small", dtype="float16"), "forward") == \
+        2 * L16 + N * 2 + N * 8 + 2
+    assert roofline.eager_bytes(Case("small", dtype="autocast_float16"), "forward") == \
+        (L16 + L32) + 2 * L32 + N * 4 + N * 8 + 4
+
+
+def test_the_eager_model_defaults_to_cuda():
+    seg = Case("small-seg")
+    assert roofline.eager_bytes(seg, "forward_backward") == \
+        roofline.eager_bytes(seg, "forward_backward", "cuda") != \
+        roofline.eager_bytes(seg, "forward_backward", "cpu")
+    assert roofline.eager_kernels(seg, "forward_backward") == \
+        roofline.eager_kernels(seg, "forward_backward", "cuda")
+
+
+def test_cache_file_is_readable_json_in_nested_folders_and_warnings_name_the_caller(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("CEBENCH_CACHE_DIR", str(tmp_path / "a" / "b"))
+    peak = roofline.peak_bandwidth("cpu", measure=lambda d: _fake_peak(d, 7e9))
+    path = roofline.default_cache_path("cpu")
+    assert path.read_text() == json.dumps(peak.as_dict(), indent=1) + "\n"
+    path.write_text('{"version": 99}')
+    with pytest.warns(UserWarning) as record:
+        assert roofline.load_peak_bandwidth(path) is None
+    assert str(record[0].message) == (f"cebench: ignoring the peak-bandwidth cache {path} "
+                                      "(unknown cache version); measuring again")
+    assert record[0].filename == __file__
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning) as record:
+        roofline.peak_bandwidth("cpu", cache_path=blocked / "x.json", refresh=True,
+                                measure=lambda d: _fake_peak(d))
+    assert [w.filename for w in record] == [__file__]
+    assert str(record[0].message).startswith(
+        f"cebench: could not write the peak-bandwidth cache {blocked / 'x.json'} (")
+
+
+def test_any_positive_bandwidth_is_a_valid_cache(tmp_path):
+    path = tmp_path / "peak.json"
+    path.write_text(json.dumps({**_fake_peak("cpu").as_dict(), "bytes_per_s": 0.5}))
+    assert roofline.load_peak_bandwidth(path).bytes_per_s == 0.5
