@@ -242,3 +242,125 @@ def test_allocator_peak_is_the_delta_over_the_baseline(monkeypatch):
 
 def test_require_cuda_accepts_cuda():
     assert memory.require_cuda("cuda") is None
+
+
+# --- the model's allocation sequence, written out from its documented rules --------------------
+
+def _steps(model):
+    return [(step.op, step.delta_bytes) for step in model.steps]
+
+
+def test_steps_weighted_smoothing_per_row_losses():
+    case = Case("small", weighting="random", label_smoothing=0.1, reduction="none")
+    L, R4, R = 4096 * 128 * 4, 4096 * 4, 4096
+    forward = [("+log_softmax out", L), ("+nll out", R4), ("+total_weight", 4),
+               ("+logp*weight", L), ("+smooth row sum", R4), ("+smooth loss", R4),
+               ("-smooth row sum", -R4), ("-logp*weight", -L), ("+ignore mask", R),
+               ("+scaled nll", R4), ("+scaled smooth", R4), ("+loss", R4),
+               ("-scaled smooth", -R4), ("-scaled nll", -R4), ("-ignore mask", -R),
+               ("-smooth loss", -R4), ("-nll out", -R4)]
+    backward = [("+smooth grad", L), ("+nll grad_output", R4), ("+nll grad", L),
+                ("-nll grad", -L), ("-nll grad_output", -R4), ("+log_softmax grad", L),
+                ("-smooth grad", -L), ("-log_softmax out", -L), ("-total_weight", -4)]
+    assert _steps(memory.memory_model(case, "forward_backward", "cpu")) == forward + backward
+    # forward only: total_weight is freed at once
+    fwd = memory.memory_model(case, "forward", "cpu")
+    assert _steps(fwd) == forward[:3] + [("-total_weight", -4)] + forward[3:]
+    # the peak: log-softmax out, the loss, smooth grad, nll grad_output, nll grad, total_weight
+    assert memory.memory_model(case, "forward_backward", "cpu").peak_bytes == 3 * L + 2 * R4 + 4
+
+
+def test_steps_unweighted_smoothing_mean_with_ignored_targets():
+    case = Case("small", label_smoothing=0.1, ignore_fraction=0.1)
+    L, R4, R = 4096 * 128 * 4, 4096 * 4, 4096
+    kept = 4096 - round(4096 * 0.1)
+    forward = [("+log_softmax out", L), ("+nll out", 4), ("+total_weight", 4),
+               ("+smooth row sum", R4), ("+smooth loss", R4), ("-smooth row sum", -R4),
+               ("+ignore mask", R), ("+kept mask", R), ("+kept index", kept * 8),
+               ("-kept index", -kept * 8), ("-kept mask", -R), ("+loss", 4),
+               ("-ignore mask", -R), ("-smooth loss", -R4), ("-nll out", -4)]
+    backward = [("+seed grad", 4), ("+smooth row grad", R4), ("+nll grad", L),
+                ("+summed grad", L), ("-smooth row grad", -R4), ("-nll grad", -L),
+                ("-seed grad", -4), ("+log_softmax grad", L), ("-summed grad", -L),
+                ("-log_softmax out", -L), ("-total_weight", -4)]
+    model = memory.memory_model(case, "forward_backward", "cpu")
+    assert _steps(model) == forward + backward
+    assert model.peak_bytes == 3 * L + R4 + 4 + 4 + 4  # + loss, total_weight, seed grad
+
+
+def test_steps_weighted_smoothing_mean_gathers_the_kept_weights():
+    case = Case("small", weighting="random", label_smoothing=0.1, ignore_fraction=0.1)
+    kept = 4096 - round(4096 * 0.1)
+    ops = _steps(memory.memory_model(case, "forward", "cpu"))
+    at = ops.index(("+kept index", kept * 8))
+    assert ops[at + 1:at + 5] == [("+gathered weight", kept * 4), ("-gathered weight", -kept * 4),
+                                  ("-kept index", -kept * 8), ("-kept mask", -4096)]
+
+
+def test_steps_autocast_weighted_soft_targets_per_row_on_cuda():
+    case = Case("small-seg", dtype="autocast_bfloat16", weighting="random",
+                layout="prob_targets", reduction="none")
+    L, R4 = 2 * 21 * 64 * 64 * 4, 2 * 64 * 64 * 4  # both multiples of 512
+    forward = [("+weight fp32 copy", 512), ("+logits fp32 copy", L), ("+target fp32 copy", L),
+               ("+log_softmax out", L), ("+logp*target", L), ("+logp*target*weight", L),
+               ("+row sum", R4), ("+loss", R4), ("-row sum", -R4),
+               ("-logp*target*weight", -L), ("-logp*target", -L), ("-logits fp32 copy", -L),
+               ("-target fp32 copy", -L)]
+    backward = [("+row grad", R4), ("+product grad", L), ("+product grad 2", L),
+                ("-product grad", -L), ("-row grad", -R4), ("+log_softmax grad", L),
+                ("-product grad 2", -L), ("-log_softmax out", -L),
+                ("+logits grad", L // 2), ("-log_softmax grad", -L), ("-weight fp32 copy", -512)]
+    model = memory.memory_model(case, "forward_backward")
+    assert (model.case, model.pass_, model.device) == (case.name, "forward_backward", "cuda")
+    assert _steps(model) == forward + backward
+    assert model.peak_bytes == 512 + 5 * L + 2 * R4
+    fwd = memory.memory_model(case, "forward")
+    assert _steps(fwd) == forward + [("-weight fp32 copy", -512)]
+
+
+def test_steps_unweighted_soft_targets_with_a_scalar_loss():
+    case = Case("small", layout="prob_targets", reduction="sum")
+    L = 4096 * 128 * 4
+    assert _steps(memory.memory_model(case, "forward_backward", "cpu")) == [
+        ("+log_softmax out", L), ("+logp*target", L), ("+loss", 4), ("-logp*target", -L),
+        ("+seed grad", 4), ("+product grad", L), ("-seed grad", -4), ("+log_softmax grad", L),
+        ("-product grad", -L), ("-log_softmax out", -L)]
+
+
+@pytest.mark.parametrize("case, forward_peak", [
+    # a strided input is copied to a contiguous one before log_softmax, freed after
+    (Case("small-seg", layout="channels_last"), (2, 0)),
+    (Case("small", layout="noncontig"), (2, 0)),
+    # autocast: the fp32 copy, then the contiguous copy of a transposed 2-D view, then the output
+    (Case("small", layout="noncontig", dtype="autocast_bfloat16"), (3, 0)),
+    # the fp32 copy of a strided 4-D slice comes out contiguous: no second copy (the peak
+    # is then the fp32 copy, the output and nll's two scalars)
+    (Case("small-seg", layout="noncontig", dtype="autocast_bfloat16"), (2, 8)),
+    (Case("small-seg", layout="channels_last", dtype="autocast_float16"), (3, 0)),
+], ids=lambda v: getattr(v, "name", str(v)))
+def test_strided_inputs_peak_by_hand(case, forward_peak):
+    L = case.num_targets * case.num_classes * 4
+    logits_copies, scalar_bytes = forward_peak
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == logits_copies * L + scalar_bytes
+
+
+def test_ledger_rounds_to_blocks_and_ignores_empty_allocations():
+    ledger = memory._Ledger(512)
+    ledger.alloc("a", 1)
+    ledger.alloc("b", 513)
+    ledger.alloc("c", 0)
+    ledger.free("a", "never allocated")
+    ledger.alloc("d", 512)
+    assert [(s.op, s.delta_bytes, s.live_bytes) for s in ledger.steps] == [
+        ("+a", 512, 512), ("+b", 1024, 1536), ("-a", -512, 1024), ("+d", 512, 1536)]
+    assert ledger.peak == 1536
+    with pytest.raises(AssertionError):
+        ledger.alloc("b", 8)
+
+
+def test_cuda_rounds_each_allocation_up_to_512_bytes():
+    case = Case("small-seg", weighting="random", reduction="sum")  # scalars and 21 weights
+    L = 2 * 21 * 64 * 64 * 4
+    assert memory.expected_peak_bytes(case, "forward") == L + 512 + 512
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == L + 4 + 4
+    assert memory.expected_peak_bytes(case, "forward_backward") == 3 * L + 512 + 512
