@@ -4,6 +4,7 @@
 #
 #   bash scripts/mutation.sh                  # every module below
 #   bash scripts/mutation.sh reference cases  # some of them
+#   bash scripts/mutation.sh --table          # only rebuild the table from the last runs
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (tens of
 # minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
@@ -22,11 +23,11 @@ fi
 # (they are mutated and counted, but kept out of the decision-code score)
 MODULES="
 reference|cebench/semantics/reference.py|tests/test_reference.py|
-cases|cebench/grid/cases.py|tests/test_cases.py|register_cli _cases_command
+cases|cebench/grid/cases.py|tests/test_cases.py|
 inputs|cebench/grid/inputs.py|tests/test_inputs.py|
 roofline|cebench/measure/roofline.py|tests/test_roofline.py|
 memory|cebench/measure/memory.py|tests/test_memory.py|
-compare|cebench/results/compare.py|tests/test_compare.py|
+compare|cebench/results/compare.py|tests/test_compare.py|_listing _fmt_value _fmt_change _fmt_p display_rows format_table headline _md_table markdown to_json
 instructions|cebench/measure/instructions.py|tests/test_instructions.py|
 deterministic|cebench/results/deterministic.py|tests/test_deterministic.py|
 "
@@ -35,10 +36,12 @@ root=$PWD
 work=$root/build/mutation
 mkdir -p "$work"
 wanted=" $* "
+table_only=false
+if [ "${1:-}" = "--table" ]; then table_only=true; fi
 jobs=${MUTATION_JOBS:-$(nproc)}
 
 while IFS='|' read -r name source tests formatting; do
-    [ -n "$name" ] || continue
+    [ -n "$name" ] && [ "$table_only" = false ] || continue
     if [ $# -gt 0 ] && [[ "$wanted" != *" $name "* ]]; then continue; fi
     if [ ! -f "src/$source" ] || [ ! -f "$tests" ]; then
         echo "mutation: $name: src/$source or $tests is missing; skipped" >&2
@@ -109,15 +112,16 @@ for result in sorted(work.glob("*/results.txt")):
             continue
         total = sum(c.values())
         judged = total - c["equivalent"]
-        score = 100 * c["killed"] / judged if judged else float("nan")
-        other = total - c["killed"] - c["survived"] - c["equivalent"] - c["no tests"]
+        # caught: the tests failed (killed), hung (timeout) or crashed (segfault)
+        caught = c["killed"] + c["timeout"] + c["segfault"]
+        score = 100 * caught / judged if judged else float("nan")
         label = module if scope == "all" else f"{module} (decision code)"
-        rows.append(f"| {label} | {total} | {c['killed']} | {c['survived']} | "
-                    f"{c['equivalent']} | {c['no tests']} | {other} | {score:.1f} % | "
+        rows.append(f"| {label} | {total} | {c['killed']} | {c['timeout'] + c['segfault']} | "
+                    f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {score:.1f} % | "
                     f"{seconds if scope == 'all' else ''} |")
 
-table = ["| module | mutants | killed | survived | equivalent | no tests | other | "
-         "killed / non-equivalent | run time (s) |", "|---" * 9 + "|", *rows]
+table = ["| module | mutants | killed | timeout | survived | equivalent | no tests | "
+         "caught / non-equivalent | run time (s) |", "|---" * 9 + "|", *rows]
 if unexplained:
     table += ["", "Survivors in decision code not listed as equivalent in docs/testing.md:", ""]
     table += [f"- `{m}`" for m in unexplained]

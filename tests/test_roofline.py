@@ -299,17 +299,22 @@ def test_missing_cache_is_measured_without_a_warning(tmp_path, recwarn):
     assert not recwarn.list
 
 
-@pytest.mark.parametrize("content", ["[]", "3", '"text"',
-                                     json.dumps({k: v for k, v in _fake_peak("cpu").as_dict()
-                                                 .items() if k != "version"}),
-                                     json.dumps({**_fake_peak("cpu").as_dict(), "extra": 1}),
-                                     json.dumps({**_fake_peak("cpu").as_dict(),
-                                                 "bytes_per_s": 0})])
-def test_cache_of_the_wrong_form_warns_and_measures_again(tmp_path, content):
+@pytest.mark.parametrize("content, reason", [
+    ("[]", "not a JSON object"), ("3", "not a JSON object"), ('"text"', "not a JSON object"),
+    (json.dumps({k: v for k, v in _fake_peak("cpu").as_dict().items() if k != "version"}),
+     "unknown cache version"),
+    (json.dumps({**_fake_peak("cpu").as_dict(), "extra": 1}), "unexpected keyword argument"),
+    (json.dumps({**_fake_peak("cpu").as_dict(), "bytes_per_s": 0}),
+     "bytes_per_s 0 is not positive"),
+])
+def test_cache_of_the_wrong_form_warns_and_measures_again(tmp_path, content, reason):
     path = tmp_path / "peak-bandwidth-cpu.json"
     path.write_text(content)
-    with pytest.warns(UserWarning, match=r"ignoring the peak-bandwidth cache .*; measuring again"):
+    with pytest.warns(UserWarning) as record:
         assert roofline.load_peak_bandwidth(path) is None
+    (warning,) = record
+    assert str(warning.message).startswith(f"cebench: ignoring the peak-bandwidth cache {path} (")
+    assert reason in str(warning.message) and str(warning.message).endswith("); measuring again")
 
 
 def test_cache_of_another_device_is_measured_again(tmp_path):
