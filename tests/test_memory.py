@@ -33,13 +33,39 @@ def test_bfloat16_halves_and_weight_adds_nothing():
     assert memory.expected_peak_bytes(bf16, "forward_backward") == 3 * nc * 2 + 1024
 
 
-def test_autocast_adds_the_fp32_copy():
+def test_cpu_autocast_adds_the_fp32_copy():
     case = Case("llm-128k", dtype="autocast_bfloat16", weighting="random")
     nc = 4096 * 128256
     # fp32 weight copy (128256*4 = 513024 B, one 513024 B block) + fp32 logits + fp32 log-softmax
-    assert memory.expected_peak_bytes(case, "forward") == 513024 + 2 * nc * 4 + 1024
+    assert memory.expected_peak_bytes(case, "forward", dispatch="cpu") == \
+        513024 + 2 * nc * 4 + 1024
     # backward in fp32: 3 NC*4 (the copy of the logits is gone by then)
-    assert memory.expected_peak_bytes(case, "forward_backward") == 513024 + 3 * nc * 4 + 1024
+    assert memory.expected_peak_bytes(case, "forward_backward", dispatch="cpu") == \
+        513024 + 3 * nc * 4 + 1024
+
+
+def test_cuda_autocast_keeps_log_softmax_low_and_copies_it_for_nll_loss():
+    """CUDA rules (the default on CUDA): 6 NC bytes forward, 10 NC forward+backward (bf16).
+
+    Under torch.autocast("cuda") cross_entropy_loss decomposes (no AutocastCUDA kernel):
+    log_softmax in bf16 (2 NC), nll_loss's fp32 copy of it (4 NC, saved for backward) and
+    of the weight; backward: nll grad in fp32 (4 NC), then its bf16 cast (2 NC).
+    """
+    case = Case("llm-32k", dtype="autocast_bfloat16")
+    nc = 4096 * 32000
+    assert memory.expected_peak_bytes(case, "forward") == 6 * nc + 2 * 512
+    # + three scalars: the loss, total_weight and the seed gradient
+    assert memory.expected_peak_bytes(case, "forward_backward") == 10 * nc + 3 * 512
+    weighted = Case("llm-32k", dtype="autocast_bfloat16", weighting="random")
+    assert memory.expected_peak_bytes(weighted, "forward_backward") == \
+        10 * nc + 32000 * 4 + 3 * 512
+    # probability targets meet no autocast op on CUDA: the bf16 model, unchanged
+    soft = Case("small", dtype="autocast_bfloat16", layout="prob_targets")
+    assert memory.expected_peak_bytes(soft, "forward_backward") == \
+        memory.expected_peak_bytes(Case("small", dtype="bfloat16", layout="prob_targets"),
+                                   "forward_backward")
+    with pytest.raises(ValueError, match="unknown dispatch"):
+        memory.memory_model(case, "forward", dispatch="mps")
 
 
 def test_reduction_none_keeps_per_row_losses():
@@ -85,6 +111,45 @@ def test_model_matches_cpu_profiler_within_1_percent(case, pass_):
     expected = memory.expected_peak_bytes(case, pass_, "cpu")
     assert measured > 0
     assert abs(expected - measured) <= 0.01 * measured, (expected, measured)
+
+
+CUDA_AUTOCAST_CASES = [
+    Case("small", dtype="autocast_bfloat16"),
+    Case("small", dtype="autocast_bfloat16", weighting="random"),
+    Case("small", dtype="autocast_float16", weighting="random", reduction="none"),
+    Case("small", dtype="autocast_bfloat16", weighting="random", label_smoothing=0.1),
+    Case("small", dtype="autocast_bfloat16", layout="noncontig"),
+    Case("small", dtype="autocast_bfloat16", layout="prob_targets", weighting="random"),
+    Case("small-seg", dtype="autocast_bfloat16", weighting="random"),
+    Case("small-seg", layout="channels_last", dtype="autocast_float16"),
+    Case("small-seg", layout="noncontig", dtype="autocast_bfloat16", reduction="none",
+         label_smoothing=0.1),
+]
+
+
+@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
+@pytest.mark.parametrize("case", CUDA_AUTOCAST_CASES, ids=lambda c: c.name)
+def test_cuda_autocast_model_matches_the_cpu_replay_within_1_percent(
+        case, pass_, cuda_autocast_replay):
+    """The model's CUDA branch against a CPU replay of CUDA dispatch (conftest's
+    cuda_autocast_replay: torch 2.13 has no AutocastCUDA kernel for cross_entropy_loss)."""
+    fn = loss_call(build_inputs(case, "cpu"), pass_)
+    fn()
+    measured = memory.profiler_peak_bytes(fn, "cpu")
+    expected = memory.expected_peak_bytes(case, pass_, "cpu", dispatch="cuda")
+    assert abs(expected - measured) <= 0.01 * measured, (expected, measured)
+
+
+def test_the_cuda_replay_takes_the_cuda_path_and_is_undone_on_exit():
+    """Inside the replay the forward peaks at 6 NC bytes (bf16 log-softmax + nll_loss's
+    fp32 copy); outside it CPU autocast runs the whole call in float32 again (8 NC)."""
+    case = Case("small", dtype="autocast_bfloat16")
+    fn = loss_call(build_inputs(case, "cpu"), "forward")
+    nc = 4096 * 128
+    with memory.cuda_autocast_dispatch():
+        fn()
+        assert memory.profiler_peak_bytes(fn, "cpu") < 6.1 * nc
+    assert memory.profiler_peak_bytes(fn, "cpu") > 7.9 * nc
 
 
 def test_profiler_events_balance_over_a_call():
@@ -297,7 +362,24 @@ def test_steps_weighted_smoothing_mean_gathers_the_kept_weights():
                                   ("-kept index", -kept * 8), ("-kept mask", -4096)]
 
 
-def test_steps_autocast_weighted_soft_targets_per_row_on_cuda():
+def test_cuda_autocast_rules_by_hand():
+    """Under CUDA autocast the call decomposes: a bfloat16 log-softmax, an fp32 copy of it
+    and of the weight for nll_loss, an fp32 nll gradient cast back (memory_model's doc)."""
+    case = Case("classification", dtype="autocast_bfloat16", weighting="random")
+    nc = 8192 * 1000
+    weight_copy = 4096  # 1000 fp32 weights, in 512-byte blocks
+    assert memory.expected_peak_bytes(case, "forward") == 2 * nc + weight_copy + 4 * nc + 1024
+    assert memory.expected_peak_bytes(case, "forward_backward") == \
+        2 * nc + weight_copy + 4 * nc + 3 * 512 + 4 * nc
+    # probability targets never reach an autocast op: the call runs in bfloat16
+    soft = Case("small", dtype="autocast_bfloat16", layout="prob_targets")
+    plain = Case("small", dtype="bfloat16", layout="prob_targets")
+    for pass_ in ("forward", "forward_backward"):
+        assert _steps(memory.memory_model(soft, pass_)) == \
+            _steps(memory.memory_model(plain, pass_))
+
+
+def test_steps_cpu_autocast_weighted_soft_targets_per_row_in_cuda_blocks():
     case = Case("small-seg", dtype="autocast_bfloat16", weighting="random",
                 layout="prob_targets", reduction="none")
     L, R4 = 2 * 21 * 64 * 64 * 4, 2 * 64 * 64 * 4  # both multiples of 512
@@ -310,11 +392,11 @@ def test_steps_autocast_weighted_soft_targets_per_row_on_cuda():
                 ("-product grad", -L), ("-row grad", -R4), ("+log_softmax grad", L),
                 ("-product grad 2", -L), ("-log_softmax out", -L),
                 ("+logits grad", L // 2), ("-log_softmax grad", -L), ("-weight fp32 copy", -512)]
-    model = memory.memory_model(case, "forward_backward")
+    model = memory.memory_model(case, "forward_backward", dispatch="cpu")
     assert (model.case, model.pass_, model.device) == (case.name, "forward_backward", "cuda")
     assert _steps(model) == forward + backward
     assert model.peak_bytes == 512 + 5 * L + 2 * R4
-    fwd = memory.memory_model(case, "forward")
+    fwd = memory.memory_model(case, "forward", dispatch="cpu")
     assert _steps(fwd) == forward + [("-weight fp32 copy", -512)]
 
 
@@ -364,3 +446,28 @@ def test_cuda_rounds_each_allocation_up_to_512_bytes():
     assert memory.expected_peak_bytes(case, "forward") == L + 512 + 512
     assert memory.expected_peak_bytes(case, "forward", "cpu") == L + 4 + 4
     assert memory.expected_peak_bytes(case, "forward_backward") == 3 * L + 512 + 512
+
+
+@pytest.mark.slow
+def test_cuda_autocast_model_matches_the_replay_over_the_whole_small_sweep(cuda_autocast_replay):
+    """Every autocast case of the small sweep (144 x 2 passes) under the CPU replay of CUDA
+    dispatch (conftest's cuda_autocast_replay)."""
+    import itertools
+
+    worst = 0.0
+    for family, dtype, weighting, reduction, layout, smoothing in itertools.product(
+            ["small", "small-seg"], ["autocast_float16", "autocast_bfloat16"],
+            ["none", "random"], ["mean", "none", "sum"],
+            ["contiguous", "noncontig", "channels_last", "prob_targets"], [0.0, 0.1]):
+        case = Case(family, dtype=dtype, weighting=weighting, reduction=reduction,
+                    layout=layout, label_smoothing=smoothing)
+        if case.invalid_reason() or (layout == "prob_targets" and smoothing):
+            continue
+        inputs = build_inputs(case, "cpu")
+        for pass_ in ("forward", "forward_backward"):
+            fn = loss_call(inputs, pass_)
+            fn()
+            measured = memory.profiler_peak_bytes(fn, "cpu")
+            expected = memory.expected_peak_bytes(case, pass_, "cpu", dispatch="cuda")
+            worst = max(worst, abs(expected - measured) / measured)
+    assert worst <= 0.01, worst

@@ -14,8 +14,6 @@ from cebench.commands import COMMAND_MODULES
 from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
-_LEGACY_MODULES = {"check": "cebench.semantics.conformance"}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -25,9 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        if name in _LEGACY_MODULES:  # still registers its own parser (being moved)
-            importlib.import_module(_LEGACY_MODULES[name]).register_cli(sub)
-            continue
         module = importlib.import_module(f"cebench.commands.{name}")
         command = sub.add_parser(module.NAME, help=module.HELP,
                                  description=getattr(module, "DESCRIPTION", module.HELP),

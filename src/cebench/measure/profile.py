@@ -36,6 +36,7 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
     fn = loss_call(inputs, pass_)
     fn()  # warm: kernels chosen, caches filled
     timing.synchronize(device)
+    nvml.release_cached_memory()  # else NVML's baseline already holds the warm-up's pool
 
     activities = [ProfilerActivity.CPU]
     if device == "cuda":
