@@ -378,3 +378,13 @@ def test_error_messages_in_full(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert str(info.value) == message
+
+
+def test_the_weight_sum_of_a_float32_call_is_taken_in_float64():
+    """1 + 1000 weights of 2^-30: float32 would round the 'mean' denominator by 8 ulps."""
+    x32 = torch.zeros(1001, 2, dtype=torch.float32)
+    weight = torch.tensor([1.0, 2.0 ** -30], dtype=torch.float32)
+    target = torch.tensor([0] + [1] * 1000)
+    got = reference.cross_entropy(x32, target, weight)
+    exact = reference.cross_entropy(x32.double(), target, weight.double())
+    assert float(got) == float(exact) == pytest.approx(math.log(2), rel=1e-15)
