@@ -6,4 +6,4 @@ A command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 order ``cebench --help`` lists them.
 """
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("instructions",)
