@@ -202,12 +202,19 @@ def dump_calls(dump: Path) -> int:
 # --- explaining a change: per-function inclusive counts ----------------------------------
 
 _ANNOTATE_LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)\s*$")
-_OBJECT_SUFFIX = re.compile(r"\s+\[[^\]]*\]$")
+_OBJECT_SUFFIX = re.compile(r"\s+\[([^\]]*)\]$")
+#: Frames of the Python interpreter and the C start-up: their inclusive counts follow the
+#: shape of the Python stack (and double-count recursion), not the work of the call.
+_INTERPRETER_OBJECT = re.compile(r"(^|/)(lib)?python[\d.]*(\.so[\d.]*)?$")
+_INTERPRETER_FILE = re.compile(r"(^|/)(Python|Objects|Include|Modules|Programs|csu)/|python-build")
+_INTERPRETER_FUNCTION = re.compile(r"^\(below main\)$|^__libc_start|^0x[0-9a-f]+('\d+)?$")
 
 
-def function_counts(dump: Path, inclusive: bool = True) -> dict[str, int]:
+def function_counts(dump: Path, inclusive: bool = True,
+                    include_interpreter: bool = False) -> dict[str, int]:
     """Per-function instruction counts of a dump (``callgrind_annotate``), keyed by a name
-    without file and object paths, so that two torch environments line up."""
+    without file and object paths, so that two torch environments line up. The Python
+    interpreter's own frames are left out unless ``include_interpreter``."""
     if shutil.which("callgrind_annotate") is None:
         raise ValgrindUnavailable("callgrind_annotate is not installed (it comes with valgrind)")
     proc = subprocess.run(
@@ -216,10 +223,10 @@ def function_counts(dump: Path, inclusive: bool = True) -> dict[str, int]:
         capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ValgrindFailed(f"callgrind_annotate {dump}: {proc.stderr.strip()[:300]}")
-    return parse_annotate(proc.stdout)
+    return parse_annotate(proc.stdout, include_interpreter)
 
 
-def parse_annotate(text: str) -> dict[str, int]:
+def parse_annotate(text: str, include_interpreter: bool = False) -> dict[str, int]:
     """``{function: Ir}`` from callgrind_annotate's function table (repeats summed)."""
     counts: dict[str, int] = {}
     in_table = False
@@ -232,8 +239,14 @@ def parse_annotate(text: str) -> dict[str, int]:
         match = _ANNOTATE_LINE.match(line)
         if not match:
             continue
-        location = _OBJECT_SUFFIX.sub("", match.group(2))
-        function = location.split(":", 1)[1] if ":" in location else location
+        location = match.group(2)
+        obj = _OBJECT_SUFFIX.search(location)
+        location = location[:obj.start()] if obj else location
+        file, _, function = location.partition(":") if ":" in location else ("", "", location)
+        if not include_interpreter and (
+                (obj and _INTERPRETER_OBJECT.search(obj.group(1)))
+                or _INTERPRETER_FILE.search(file) or _INTERPRETER_FUNCTION.search(function)):
+            continue
         counts[function] = counts.get(function, 0) + int(match.group(1).replace(",", ""))
     return counts
 

@@ -338,22 +338,51 @@ def weight_overhead_pairs(df: pd.DataFrame) -> pd.DataFrame:
     the same ratio with the two interleaved in one process: less noisy.)
     """
     timed = ok(df)
-    timed = timed[(timed["kind"] == "time") & timed.get("weighting", pd.Series(
-        index=timed.index, dtype=object)).notna()]
+    return _weighted_over_unweighted(timed[timed["kind"] == "time"], param_columns(df),
+                                     "weighted_s", "unweighted_s")
+
+
+def _weighted_over_unweighted(rows: pd.DataFrame, params: list[str], weighted_name: str,
+                              unweighted_name: str) -> pd.DataFrame:
+    """Each row with a weighting other than 'none' over its twin with weighting 'none'."""
+    timed = rows[rows.get("weighting", pd.Series(index=rows.index, dtype=object)).notna()]
     if timed.empty:
         return pd.DataFrame(columns=["machine", "torch_version", "benchmark", "weighting",
-                                     "weighted_s", "unweighted_s", "ratio"])
-    params = [c for c in param_columns(df) if c != "weighting"]
+                                     weighted_name, unweighted_name, "ratio"])
+    params = [c for c in params if c != "weighting"]
     keys = ["machine", "torch_version", "env_name", "commit", "benchmark", "short_name",
             "pass"] + params
     base = timed[timed["weighting"] == "none"][keys + ["value"]]
     weighted = timed[timed["weighting"] != "none"][keys + ["weighting", "value"]]
     joined = weighted.merge(base, on=keys, suffixes=("_w", "_u"), how="inner",
                             validate="many_to_one") if not weighted.empty else weighted
-    joined = joined.rename(columns={"value_w": "weighted_s", "value_u": "unweighted_s"})
+    joined = joined.rename(columns={"value_w": weighted_name, "value_u": unweighted_name})
     if not joined.empty:
-        joined["ratio"] = joined["weighted_s"] / joined["unweighted_s"]
+        joined["ratio"] = joined[weighted_name] / joined[unweighted_name]
     return joined.reset_index(drop=True)
+
+
+#: The asv unit of instruction counts (bench_instructions; cebench.measure.instructions).
+INSTRUCTIONS_UNIT = "instructions"
+
+
+def instruction_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an instruction count (unit 'instructions'), with a ``case`` label:
+    family/layout/reduction/weighting."""
+    counts = ok(df)
+    counts = counts[counts["unit"] == INSTRUCTIONS_UNIT].copy()
+    axes = [c for c in ("family", "layout", "reduction", "weighting") if c in counts.columns]
+    counts["case"] = counts[axes].astype(str).agg("/".join, axis=1) if len(counts) else []
+    return counts
+
+
+def weighted_instruction_ratio(df: pd.DataFrame) -> pd.DataFrame:
+    """Weighted / unweighted instructions per call, per run, pass and case: the
+    deterministic CPU cost of ``weight`` (columns as :func:`weight_overhead_pairs`, with
+    ``weighted_instructions`` and ``unweighted_instructions``)."""
+    counts = instruction_counts(df).drop(columns="case")
+    return _weighted_over_unweighted(counts, param_columns(df), "weighted_instructions",
+                                     "unweighted_instructions")
 
 
 def geometric_mean(values) -> float:
