@@ -182,3 +182,17 @@ def test_explain_names_the_aten_functions_weight_adds_to(two_runs):
     assert abs(changes[0].change_per_call) >= abs(changes[-1].change_per_call)
     # the same dump against itself: nothing changed
     assert instructions.explain(base, base) == []
+
+
+def test_counts_by_benchmark_keeps_only_deterministic_rows():
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "short_name": ["Instructions.track_instructions_forward"] * 3 + ["Core.time_forward"],
+        "params": ["small, contiguous, mean, none"] * 2 + ["small, noncontig, mean, none", "x"],
+        "unit": ["instructions"] * 3 + ["seconds"],
+        "status": ["ok", "ok", "skipped", "ok"],
+        "value": [100.0, 100.01, float("nan"), 1e-3],
+    })
+    assert deterministic.counts_by_benchmark(frame) == {
+        "Instructions.track_instructions_forward(small, contiguous, mean, none)": [100.0, 100.01]}

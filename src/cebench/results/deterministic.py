@@ -93,3 +93,14 @@ def compare_counts(baseline: Mapping[str, Values], candidate: Mapping[str, Value
         changes.append(CountChange(name, base, cand, change, verdict(change, threshold),
                                    max(spreads) if spreads else math.nan))
     return changes
+
+
+def counts_by_benchmark(frame) -> dict[str, list[float]]:
+    """``{"Class.method(params)": [value per run]}`` from rows of
+    :func:`cebench.results.load.load` (one side of a comparison: several runs of one
+    environment become repeated values)."""
+    counts: dict[str, list[float]] = {}
+    rows = frame[(frame["status"] == "ok") & frame["unit"].map(is_deterministic)]
+    for short_name, params, value in zip(rows["short_name"], rows["params"], rows["value"]):
+        counts.setdefault(f"{short_name}({params})", []).append(float(value))
+    return counts
