@@ -3,7 +3,7 @@
     python analysis/detection_rate.py --work /tmp/cebench-detection
 
 For each repetition: one baseline asv run, then one run per injected slowdown level
-(``CEBENCH_INJECT_SLOWDOWN``, see cebench.grid.inputs; level 0 is the A/A run), each into
+(``CEBENCH_INJECT_SLOWDOWN``, see cebench.measure.inject; level 0 is the A/A run), each into
 its own results folder, in an interleaved order so that drifting machine load hits
 every level alike. The candidate files are then relabelled (environment name
 ``inject-<level>-r<rep>``; the measurements are untouched) into one folder next to

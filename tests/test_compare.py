@@ -113,23 +113,25 @@ def test_injected_slowdown_hook(monkeypatch):
 
     from cebench.grid import cases
     from cebench.grid import inputs
+    from cebench.measure import inject
 
     case = cases.Case("small", reduction="mean", weighting="random")
     prepared = inputs.prepare(case, "cpu")
-    plain = inputs.loss_call(prepared, "forward")
+    plain = inject.benchmark_call(prepared, "forward")
     monkeypatch.setenv("CEBENCH_INJECT_SLOWDOWN", "0.5")
-    slowed = inputs.loss_call(prepared, "forward")
+    slowed = inject.benchmark_call(prepared, "forward")
     assert slowed is not plain and slowed.__name__ == "slowed"
     assert torch.equal(slowed(), plain())
     key = (case.name, "cpu", "forward", True)
-    assert inputs._CALL_SECONDS[key] > 0
+    assert inject._CALL_SECONDS[key] > 0
+    assert inputs.loss_call(prepared, "forward").__name__ == "forward"  # only benchmarks slow down
     monkeypatch.setenv("CEBENCH_INJECT_MATCH", "w-none")  # another path: not slowed
-    assert inputs.loss_call(prepared, "forward").__name__ == "forward"
+    assert inject.benchmark_call(prepared, "forward").__name__ == "forward"
     monkeypatch.setenv("CEBENCH_INJECT_MATCH", "w-random")
-    assert inputs.loss_call(prepared, "forward").__name__ == "slowed"
+    assert inject.benchmark_call(prepared, "forward").__name__ == "slowed"
     monkeypatch.setenv("CEBENCH_INJECT_SLOWDOWN", "-1")
     with pytest.raises(ValueError):
-        inputs.loss_call(prepared, "forward")
+        inject.benchmark_call(prepared, "forward")
 
 
 def frame(unit, base_value, cand_value, base_ci, cand_ci, samples=(None, None)):

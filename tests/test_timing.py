@@ -200,6 +200,70 @@ def test_measure_returns_samples_and_how_it_stopped():
     assert m.clock_note == "not read on the CPU"
 
 
+class _FakeStreams:
+    """torch.cuda's current-stream state, faked for a CPU run (recorded behaviour).
+
+    Sources: torch/cuda/__init__.py ``StreamContext`` (enter: remember the current
+    stream, set the new one; exit: set the remembered one back) and
+    torch/cuda/graphs.py ``graph`` (``__exit__`` calls ``capture_end()`` first, then
+    ``stream_ctx.__exit__``), whose real class is used here unchanged. ``capture_end()``
+    raises when capture was invalidated (cudaErrorStreamCaptureInvalidated, e.g. a
+    synchronising call on another thread under the default "global" capture mode).
+    """
+
+    def __init__(self):
+        self.default = self.Stream("default")
+        self.current = self.default
+
+    class Stream:
+        def __init__(self, name="side"):
+            self.name = name
+
+        def wait_stream(self, other):
+            pass
+
+    def stream(self, stream):
+        import contextlib
+
+        @contextlib.contextmanager
+        def context():
+            previous, self.current = self.current, stream
+            yield
+            self.current = previous
+
+        return context()
+
+    def set_stream(self, stream):
+        self.current = stream
+
+
+class _InvalidatedCapture:
+    def capture_begin(self, *pool, **options):
+        pass
+
+    def capture_end(self):
+        raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+
+def test_failed_graph_capture_restores_the_callers_stream(monkeypatch):
+    import torch
+
+    streams = _FakeStreams()
+    monkeypatch.setattr(torch.cuda, "Stream", _FakeStreams.Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: streams.current)
+    monkeypatch.setattr(torch.cuda, "set_stream", streams.set_stream)
+    monkeypatch.setattr(torch.cuda, "stream", streams.stream)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch._C, "_host_emptyCache", lambda: None, raising=False)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _InvalidatedCapture)
+    monkeypatch.setattr(torch.cuda.graphs.graph, "default_capture_stream", None)
+
+    replay, why = timing._capture_cuda_graph(lambda: None)
+    assert replay is None and "previous error during capture" in why
+    assert streams.current is streams.default
+
+
 def test_cuda_graph_request_on_the_cpu_falls_back_with_a_reason():
     m = timing.measure(lambda: None, "cpu", use_cuda_graph=True, min_samples=3,
                        max_samples=3)

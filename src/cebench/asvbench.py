@@ -19,7 +19,8 @@ import re
 
 from cebench.grid import cases
 from cebench.measure import timing
-from cebench.grid.inputs import SkipCase, bench_device, loss_call, prepare
+from cebench.grid.inputs import SkipCase, bench_device, prepare
+from cebench.measure.inject import benchmark_call
 
 
 class CaseBenchmark:
@@ -41,21 +42,21 @@ class CaseBenchmark:
             self.inputs = prepare(self.case, self.device)
         except SkipCase as exc:
             raise NotImplementedError(str(exc)) from None
-        self.forward = loss_call(self.inputs, "forward")
-        self.forward_backward = loss_call(self.inputs, "forward_backward")
+        self.forward = benchmark_call(self.inputs, "forward")
+        self.forward_backward = benchmark_call(self.inputs, "forward_backward")
 
     # -- helpers for track_ benchmarks ---------------------------------------------------
     # They return asv_samples(...): asv keeps the median, CI, quartiles and (with
     # --record-samples) the raw samples, so `cebench compare` can test them.
     def overhead_ratio(self, pass_: str) -> dict:
         """Weighted/unweighted time of one pass: per-pair ratios, the two interleaved."""
-        weighted = loss_call(self.inputs, pass_)
-        unweighted = loss_call(self.inputs, pass_, weighted=False)
+        weighted = benchmark_call(self.inputs, pass_)
+        unweighted = benchmark_call(self.inputs, pass_, weighted=False)
         return asv_samples(timing.measure_paired(weighted, unweighted, self.device).ratio_samples)
 
     def kernel_measurement(self, pass_: str) -> timing.Measurement:
         """Single calls: CUDA events with L2 flushed (perf_counter on the CPU)."""
-        return timing.measure(loss_call(self.inputs, pass_), self.device)
+        return timing.measure(benchmark_call(self.inputs, pass_), self.device)
 
     def kernel_seconds(self, pass_: str) -> dict:
         return asv_samples(self.kernel_measurement(pass_).samples_s)

@@ -14,12 +14,6 @@ from cebench.commands import COMMAND_MODULES
 from cebench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 
-_LEGACY_MODULES = [
-    "cebench.grid.cases", "cebench.environment", "cebench.semantics.conformance",
-    "cebench.measure.profile", "cebench.measure.selfcheck", "cebench.results.compare",
-    "cebench.publish.notebooks", "cebench.publish.dashboard", "cebench.results.merge",
-]
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -28,8 +22,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _LEGACY_MODULES:  # still registering their own parsers (being moved)
-        importlib.import_module(name).register_cli(sub)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"cebench.commands.{name}")
         command = sub.add_parser(module.NAME, help=module.HELP,

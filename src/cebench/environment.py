@@ -56,9 +56,3 @@ def machine_name() -> str:
     return f"{slug}-{suffix}"
 
 
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "machine", help="print this machine's asv machine name",
-        description="Print the asv machine name cebench records results under "
-        "(GPU or CPU model and count; never the host name).")
-    parser.set_defaults(func=lambda args: print(machine_name()) or 0)

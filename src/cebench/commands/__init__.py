@@ -6,4 +6,7 @@ A command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 order ``cebench --help`` lists them.
 """
 
-COMMAND_MODULES: tuple[str, ...] = ("instructions",)
+COMMAND_MODULES = (
+    "cases", "machine", "check", "profile", "selfcheck", "instructions",
+    "compare", "notebooks", "alert", "dashboard", "merge_results",
+)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import json
 import math
 from typing import Any, Iterator
 
@@ -265,28 +264,11 @@ def lookup(name: str) -> Case:
         raise ValueError(f"unknown case {name!r} (list them with `cebench cases`)") from None
 
 
-# --- the command ---------------------------------------------------------------------
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "cases", help="print the case grid",
-        description="Print every case of the grid: parameters, bytes of logits, and "
-        "whether it runs on this machine's benchmark device.",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--grid", choices=sorted(GRIDS), help="only the cases of one grid")
-    parser.add_argument("--device", choices=("cpu", "cuda"),
-                        help="judge runnability for this device (default: this machine's)")
-    parser.set_defaults(func=_cases_command)
-
-
-def _cases_command(args) -> int:
-    from cebench.grid.inputs import bench_device
-
-    device = args.device or bench_device()
+def case_rows(device: str, grid: str | None = None) -> list[dict[str, Any]]:
+    """One dict per case (of ``grid``, or all): parameters, shape, bytes, runnable on ``device``."""
     rows = []
     for name, (case, grids) in all_cases().items():
-        if args.grid and args.grid not in grids:
+        if grid and grid not in grids:
             continue
         reason = case.skip_reason(device)
         rows.append({
@@ -294,15 +276,4 @@ def _cases_command(args) -> int:
             "logits_bytes": case.logits_bytes, "grids": list(grids), "device": device,
             "runs_here": reason is None, "skip_reason": reason,
         })
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    width = max(len(r["name"]) for r in rows)
-    print(f"{'case':<{width}}  {'logits MiB':>10}  {'runs on ' + device:<12} grids / skip reason")
-    for r in rows:
-        runs = "yes" if r["runs_here"] else "no"
-        tail = ",".join(r["grids"]) + ("" if r["runs_here"] else f"  ({r['skip_reason']})")
-        print(f"{r['name']:<{width}}  {r['logits_bytes'] / 2**20:>10.1f}  {runs:<12} {tail}")
-    runnable = sum(r["runs_here"] for r in rows)
-    print(f"{len(rows)} cases, {runnable} run on {device}, {len(rows) - runnable} skipped")
-    return 0
+    return rows

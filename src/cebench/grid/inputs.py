@@ -10,14 +10,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
-import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from cebench.measure import timing
 from cebench.grid.cases import IGNORE_INDEX, PASSES, SEED, SEED_CLASS_WEIGHTS, Case
 
 
@@ -131,21 +128,11 @@ def loss_call(inputs: Inputs, pass_: str, weighted: bool = True) -> Callable[[],
     """A no-argument callable running one ``pass_`` ('forward' or 'forward_backward').
 
     ``weighted=False`` drops the weight (the unweighted twin of a weighted case).
-    ``CEBENCH_INJECT_SLOWDOWN`` (a fraction, e.g. 0.10) slows every call down on
-    purpose, to test that ``cebench compare`` detects it; see _with_injected_slowdown.
-    ``CEBENCH_INJECT_MATCH`` (a regex on the case name, e.g. ``w-random``) limits it to
-    the matching cases, as a real regression of one code path would be.
+    The asv benchmarks take their calls from :func:`cebench.measure.inject.benchmark_call`,
+    which can slow them down on purpose to validate ``cebench compare``.
     """
     if pass_ not in PASSES:
         raise ValueError(f"unknown pass {pass_!r}; expected one of {', '.join(PASSES)}")
-    call = _loss_call(inputs, pass_, weighted)
-    slowdown = float(os.environ.get("CEBENCH_INJECT_SLOWDOWN") or 0)
-    if slowdown and not re.search(os.environ.get("CEBENCH_INJECT_MATCH") or "", inputs.case.name):
-        slowdown = 0.0
-    return _with_injected_slowdown(call, inputs, pass_, weighted, slowdown) if slowdown else call
-
-
-def _loss_call(inputs: Inputs, pass_: str, weighted: bool) -> Callable[[], object]:
     weight = inputs.weight if weighted else None
     if pass_ == "forward":
         logits = inputs.logits
@@ -163,40 +150,6 @@ def _loss_call(inputs: Inputs, pass_: str, weighted: bool) -> Callable[[], objec
         return torch.autograd.grad(loss, leaf, grad_output)
 
     return forward_backward
-
-
-_CALL_SECONDS: dict[tuple[str, str, str, bool], float] = {}
-
-
-def _with_injected_slowdown(call, inputs: Inputs, pass_: str, weighted: bool,
-                            slowdown: float) -> Callable[[], object]:
-    """``call`` plus a busy wait of ``slowdown`` x its median time (``CEBENCH_INJECT_SLOWDOWN``).
-
-    For validating ``cebench compare`` only: ``CEBENCH_INJECT_SLOWDOWN=0.10`` makes every
-    loss call about 10 % slower. The call's time is measured once per process and case
-    (cebench.measure.timing; the fastest of >= 10 calls, the best estimate of its uncontended
-    time on a shared machine); the extra time is a spin on the CPU after the call (and
-    after a CUDA sync), not a sleep: exact at microsecond scale, and it keeps the core
-    busy as real work would.
-    """
-    if slowdown < 0:
-        raise ValueError(f"CEBENCH_INJECT_SLOWDOWN must be >= 0, not {slowdown}")
-    key = (inputs.case.name, inputs.device, pass_, weighted)
-    if key not in _CALL_SECONDS:
-        _CALL_SECONDS[key] = min(timing.measure(
-            call, inputs.device, min_samples=10, budget_s=0.2, warmup=1, max_warmup_batches=2,
-            flush_l2=False, clock_reader=None).samples_s)
-    extra_s = slowdown * _CALL_SECONDS[key]
-
-    def slowed():
-        result = call()
-        timing.synchronize(inputs.device)
-        deadline = time.perf_counter() + extra_s
-        while time.perf_counter() < deadline:
-            pass
-        return result
-
-    return slowed
 
 
 _PREPARED: dict[tuple[str, str], Inputs] = {}

@@ -92,12 +92,10 @@ def require_valgrind() -> None:
 
 def _child_environment() -> dict[str, str]:
     """The valgrind process's environment: the CPU only, one thread, this cebench first."""
-    import cebench
-
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", CEBENCH_DEVICE="cpu",
                CEBENCH_CPU_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("CEBENCH_INJECT_SLOWDOWN", None)
-    source_root = str(Path(cebench.__file__).resolve().parents[1])
+    source_root = str(Path(__file__).resolve().parents[2])  # the folder holding cebench/
     env["PYTHONPATH"] = os.pathsep.join(
         [source_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env

@@ -19,45 +19,6 @@ from pathlib import Path
 PASS_CHOICES = ("forward", "forward_backward")
 
 
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "profile", help="profile one case (torch.profiler + NVML): PNG, trace, JSON",
-        description="Run one case for a few iterations under torch.profiler "
-        "(profile_memory, record_shapes) and the NVML sampler; write a timeline PNG, "
-        "a Chrome trace and a JSON summary.",
-    )
-    parser.add_argument("case", help="a case name, as `cebench cases` prints it")
-    parser.add_argument("--out", default="cebench-profile", help="output folder")
-    parser.add_argument("--iterations", type=int, default=5, help="calls to profile")
-    parser.add_argument("--pass", dest="pass_", choices=PASS_CHOICES,
-                        default="forward_backward", help="which pass to run")
-    parser.set_defaults(func=_profile_command)
-
-
-def _profile_command(args) -> int:
-    from cebench.grid import cases
-    from cebench.errors import InputError
-    from cebench.grid.inputs import SkipCase, bench_device, prepare
-
-    try:
-        case = cases.lookup(args.case)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if args.iterations < 1:
-        raise InputError("--iterations must be at least 1")
-    device = bench_device()
-    try:
-        inputs = prepare(case, device)
-    except SkipCase as exc:
-        raise InputError(f"{case.name} does not run on {device}: {exc}") from None
-    summary = profile_case(inputs, args.pass_, args.iterations, Path(args.out))
-    if not summary["nvml"]["available"]:
-        print(f"NVML unavailable: {summary['nvml']['reason']}")
-    for path in summary["files"].values():
-        print(f"wrote {path}")
-    return 0
-
-
 def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
     """Profile ``iterations`` calls of one pass; write the three files; return the summary."""
     import torch
@@ -75,6 +36,7 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
     fn = loss_call(inputs, pass_)
     fn()  # warm: kernels chosen, caches filled
     timing.synchronize(device)
+    nvml.release_cached_memory()  # else NVML's baseline already holds the warm-up's pool
 
     activities = [ProfilerActivity.CPU]
     if device == "cuda":

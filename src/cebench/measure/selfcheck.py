@@ -7,22 +7,22 @@ For a few cases and both passes it times one call with:
 * ``torch-timer`` — ``torch.utils.benchmark.Timer(...).blocked_autorange()`` with the
   same thread count (warm loop; each sample is the mean of a block of calls);
 * ``triton`` — ``triton.testing.do_bench`` (CUDA and triton only; 256 MB flush, events);
-* ``profiler`` — CUDA only: the sum of the CUDA kernel durations ``torch.profiler``
-  records per call, with the L2 flushed before each call as cebench does (the flush
-  kernel itself excluded).
+* ``profiler`` — CUDA only: per call, the span ``torch.profiler`` records from the
+  call's first kernel start to its last kernel end, with the L2 flushed before each
+  call as cebench does (the flush kernel itself excluded). The span, not the sum of
+  kernel durations: cebench's event pair also holds the gaps between kernels (launch
+  latency, ~1 µs each), which a sum would leave out.
 
 It prints each method's median and relative IQR and cebench's ratio to the profiler
 (CUDA) or to torch's Timer (CPU), and the measured peak copy bandwidth. Exit status 1
 when, on CUDA, cebench is off the profiler by more than ``--tolerance`` for a call whose
-kernels take 20 µs or more; the CPU has no kernel-time reference and never fails.
+kernel span is 20 µs or more; the CPU has no kernel-time reference and never fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import sys
 from collections.abc import Callable
 
 import torch
@@ -100,14 +100,46 @@ def time_triton(fn: Callable) -> MethodResult | None:
     return MethodResult(median / 1e3, (q3 - q1) / median, 0, "do_bench")
 
 
+@dataclasses.dataclass(frozen=True)
+class KernelEvent:
+    """One device kernel from a profile: name and start/end in microseconds."""
+
+    name: str
+    start_us: float
+    end_us: float
+
+
+def per_call_kernel_spans(events: list[KernelEvent], flush_names: set[str],
+                          iterations: int) -> tuple[list[float], int]:
+    """(seconds from each call's first kernel start to its last kernel end, flushes seen).
+
+    ``events`` hold ``iterations`` repetitions of (flush kernel(s), the call's kernels);
+    a call is everything after one flush and before the next. A call with no kernels
+    spans 0 s.
+    """
+    first: list[float | None] = [None] * iterations
+    last: list[float | None] = [None] * iterations
+    call, flushes = -1, 0
+    for e in sorted(events, key=lambda e: e.start_us):
+        if e.name in flush_names:
+            call += 1
+            flushes += 1
+            continue
+        if 0 <= call < iterations:
+            first[call] = e.start_us if first[call] is None else min(first[call], e.start_us)
+            last[call] = e.end_us if last[call] is None else max(last[call], e.end_us)
+    spans = [0.0 if a is None else (b - a) / 1e6 for a, b in zip(first, last)]
+    return spans, flushes
+
+
 def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
-    """Sum of CUDA kernel durations per call from ``torch.profiler`` (L2 flushed between)."""
+    """Per-call kernel span from ``torch.profiler`` (L2 flushed between calls)."""
     from torch.profiler import ProfilerActivity, profile
 
     flush = timing._L2Flusher("cuda")
 
-    def kernels(prof) -> list:
-        return [e for e in prof.events()
+    def kernels(prof) -> list[KernelEvent]:
+        return [KernelEvent(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
                 if e.device_type == torch.autograd.DeviceType.CUDA
                 and not getattr(e, "is_user_annotation", False)]
 
@@ -118,22 +150,13 @@ def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    per_call: list[float] = [0.0] * iterations
     with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
         for _ in range(iterations):
             flush()
             fn()
         torch.cuda.synchronize()
-    events = sorted(kernels(prof), key=lambda e: e.time_range.start)
-    call, excluded = -1, 0
-    for e in events:  # each call starts after its flush kernel
-        if e.name in flush_names:
-            call += 1
-            excluded += 1
-            continue
-        if 0 <= call < iterations:
-            per_call[call] += (e.time_range.end - e.time_range.start) / 1e6
-    note = "" if excluded == iterations else f"expected {iterations} flush kernels, saw {excluded}"
+    per_call, flushes = per_call_kernel_spans(kernels(prof), flush_names, iterations)
+    note = "" if flushes == iterations else f"expected {iterations} flush kernels, saw {flushes}"
     return MethodResult(timing.quantile(per_call, 0.5), timing.relative_iqr(per_call),
                         iterations, note)
 
@@ -162,8 +185,8 @@ def check_case(case: Case, pass_: str, device: str, *, budget_s: float, min_run_
 
 def judge(cebench_s: float, reference_s: float | None, device: str,
           tolerance: float) -> tuple[float | None, bool, bool]:
-    """(cebench / reference, judged?, fidelity miss?). Only CUDA calls of >= 20 µs of
-    profiler kernel time are judged."""
+    """(cebench / reference, judged?, fidelity miss?). Only CUDA calls whose profiler
+    kernel span is >= 20 µs are judged."""
     if not reference_s or reference_s <= 0:
         return None, False, False
     ratio = cebench_s / reference_s
@@ -192,107 +215,54 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
-    from cebench.errors import InputError
-    from cebench.grid.inputs import bench_device
-
-    device = args.device or bench_device()
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no CUDA device")
-    if not 0 < args.tolerance < 1:
-        raise InputError(f"--tolerance must be between 0 and 1, not {args.tolerance}")
-    if not args.budget_s > 0 or not args.min_run_time > 0 or args.peak_mib < 0:
-        raise InputError("--budget-s and --min-run-time must be positive, --peak-mib >= 0")
-    try:
-        cases = [lookup(name) for name in (args.case or DEFAULT_CASES[device])]
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    passes = [args.pass_] if args.pass_ else list(PASSES)
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be >= 1, not {args.threads}")
-    threads_before = torch.get_num_threads()
-    try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        return _run(args, device, cases, passes)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
-def _run(args, device: str, cases: list[Case], passes: list[str]) -> int:
-    from cebench.errors import InputError
-    from cebench.environment import machine_name
+# --- the whole check ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Report:
+    device: str
+    rows: list[Row]
+    skipped: list[str]          # "<case>: <reason>" for cases that cannot run here
+    peak: roofline.PeakBandwidth
+    tolerance: float
+
+    @property
+    def misses(self) -> list[Row]:
+        return [r for r in self.rows if r.fidelity_miss]
+
+    def as_dict(self) -> dict:
+        from cebench.environment import machine_name
+
+        return {
+            "device": self.device, "machine": machine_name(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "tolerance": self.tolerance, "rows": [r.as_dict() for r in self.rows],
+            "peak_bandwidth": self.peak.as_dict(), "fidelity_misses": len(self.misses),
+        }
+
+
+def run_selfcheck(device: str, cases: list[Case], passes: list[str], *, budget_s: float,
+                  min_run_time: float, tolerance: float, peak_mib: int = 0) -> Report:
+    """Every case and pass with every timer, then the peak copy bandwidth.
+
+    ``peak_mib`` 0 measures the default copy size afresh and updates this machine's cache.
+    """
     from cebench.grid.inputs import SkipCase
 
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-
     rows: list[Row] = []
+    skipped: list[str] = []
     for case in cases:
         for pass_ in passes:
             try:
-                rows.append(check_case(case, pass_, device, budget_s=args.budget_s,
-                                       min_run_time=args.min_run_time,
-                                       tolerance=args.tolerance))
+                rows.append(check_case(case, pass_, device, budget_s=budget_s,
+                                       min_run_time=min_run_time, tolerance=tolerance))
             except SkipCase as exc:
-                print(f"skipped {case.name}: {exc}")
-    if rows:
-        print(format_table(rows))
-    if device != "cuda":
-        print("The profiler kernel-time check needs CUDA: on the CPU cebench is compared "
-              "with torch.utils.benchmark only, and nothing is judged.")
-
-    copy_bytes = args.peak_mib * 2**20 if args.peak_mib else None
-    if copy_bytes:
-        peak = roofline.measure_peak_bandwidth(device, copy_bytes)
-    else:  # the default size: measure afresh and update this machine's cache
+                skipped.append(f"{case.name}: {exc}")
+    if peak_mib:
+        peak = roofline.measure_peak_bandwidth(device, peak_mib * 2**20)
+    else:
         peak = roofline.peak_bandwidth(device, refresh=True)
-    print(f"peak copy bandwidth ({device}): {peak.bytes_per_s / 1e9:.2f} GB/s "
-          f"(read + write of a {peak.copy_bytes / 2**20:.0f} MiB copy, "
-          f"median of {peak.samples}, relative IQR {peak.rel_iqr:.1%})")
-
-    misses = [r for r in rows if r.fidelity_miss]
-    if misses:
-        print(f"FIDELITY MISS: cebench is off the profiler by more than {args.tolerance:.1%} "
-              f"for {len(misses)} of {sum(r.judged for r in rows)} judged calls")
-    if args.json:
-        report = {
-            "device": device, "machine": machine_name(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "tolerance": args.tolerance, "rows": [r.as_dict() for r in rows],
-            "peak_bandwidth": peak.as_dict(), "fidelity_misses": len(misses),
-        }
-        try:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.json}: {exc}") from None
-    sys.stdout.flush()
-    return 1 if misses else 0
-
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "selfcheck", help="compare cebench's timer with torch's Timer, triton, the profiler",
-        description="Time a few cases with cebench's timer and with other timers; print "
-        "each one's median and relative spread and the peak copy bandwidth. Exit 1 if, on "
-        "CUDA, cebench is off the profiler's kernel time by more than the tolerance for "
-        "calls of 20 µs and longer.",
-    )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--tolerance", type=float, default=0.03,
-                        help="allowed relative difference from the profiler (default 0.03)")
-    parser.add_argument("--case", action="append", metavar="NAME",
-                        help="a case name from `cebench cases` (repeatable; default: a few)")
-    parser.add_argument("--pass", dest="pass_", choices=PASSES, help="only one pass")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the bench device")
-    parser.add_argument("--budget-s", type=float, default=1.0,
-                        help="cebench's time budget per measurement (default 1)")
-    parser.add_argument("--min-run-time", type=float, default=0.2,
-                        help="torch Timer's blocked_autorange min_run_time (default 0.2)")
-    parser.add_argument("--threads", type=int,
-                        help="torch intra-op threads for every method (default: torch's)")
-    parser.add_argument("--peak-mib", type=int, default=0,
-                        help="size of the peak-bandwidth copy in MiB (default: 256 on the "
-                        "CPU, 1024 on CUDA, and the result updates the per-machine cache)")
-    parser.set_defaults(func=run)
+    return Report(device, rows, skipped, peak, tolerance)

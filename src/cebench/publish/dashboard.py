@@ -426,84 +426,52 @@ def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
     return outcomes
 
 
-def _cmd_dashboard(args) -> int:
-    conf = Path(args.config)
-    if not conf.is_file():
-        raise InputError(f"no asv config {conf} (run from the project root, or pass --config)")
-    results = Path(args.results)
-    if not results.is_dir():
-        raise InputError(f"no results directory {results}")
-    parts = tuple(args.only.split(",")) if args.only else PARTS
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise InputError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    outcomes = build_dashboard(results, Path(args.html), conf, parts)
-    for o in outcomes:
-        print(f"cebench dashboard: {o.name}: {'ok' if o.ok else 'FAILED'}: {o.message}",
-              file=sys.stdout if o.ok else sys.stderr)
-    print(f"cebench dashboard: open {os.path.join(args.html, 'index.html')}")
-    return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _cmd_alert(args) -> int:
-    """The GPU workflow's regression gate: compare, append markdown, exit 1 on a regression."""
-    results = Path(args.results_dir)
+# --- the CI regression gate ------------------------------------------------------------
+
+
+@dataclass
+class AlertReport:
+    """What ``cebench alert`` found: one line per comparison, the markdown, the status."""
+
+    lines: list[str] = field(default_factory=list)
+    markdown: str = ""
+    status: int = 0
+
+
+def alert_report(results: Path, machine: str | None = None,
+                 commit: str | None = None) -> AlertReport:
+    """For each machine: the newest torch at ``commit`` against the previous torch version
+    and against its own previous results, with `cebench compare` (status 0, 1 or 2)."""
     try:
         machines = runs_by_machine(results)
     except Exception as exc:  # noqa: BLE001 -- reported in one line
         raise InputError(f"cannot load {results}: {exc}") from None
-    if args.machine:
-        if args.machine not in machines:
-            raise InputError(f"no results for machine {args.machine!r} in {results}; "
+    if machine:
+        if machine not in machines:
+            raise InputError(f"no results for machine {machine!r} in {results}; "
                              f"available: {', '.join(sorted(machines)) or 'none'}")
-        machines = {args.machine: machines[args.machine]}
-    summary = Path(args.summary)
-    worst = 0
+        machines = {machine: machines[machine]}
+    report = AlertReport()
     sections = []
     with tempfile.TemporaryDirectory(prefix="cebench-alert-") as tmp:
-        for machine, runs in sorted(machines.items()):
-            pairs = alert_pairs(runs, args.commit)
+        for name, runs in sorted(machines.items()):
+            pairs = alert_pairs(runs, commit)
             if not pairs:
-                sections.append(f"## {machine}\n\nNothing to compare: no run at commit "
-                                f"{args.commit or '(newest)'} with an earlier run or torch version.\n")
+                sections.append(f"## {name}\n\nNothing to compare: no run at commit "
+                                f"{commit or '(newest)'} with an earlier run or torch version.\n")
                 continue
             for i, (what, baseline, candidate) in enumerate(pairs):
-                md = Path(tmp) / f"{machine}-{i}.md"
-                code, last = run_compare(results, machine, baseline, candidate, md, None, Path.cwd())
+                md = Path(tmp) / f"{name}-{i}.md"
+                code, last = run_compare(results, name, baseline, candidate, md, None, Path.cwd())
                 verdict = {0: "no regression", 1: "**REGRESSION**"}.get(code, f"compare failed (exit {code})")
-                print(f"cebench alert: {machine}: {what}: {baseline.label} -> {candidate.label}: "
-                      f"{verdict.strip('*')}" + ("" if code in (0, 1) else f": {last}"))
+                report.lines.append(
+                    f"cebench alert: {name}: {what}: {baseline.label} -> {candidate.label}: "
+                    f"{verdict.strip('*')}" + ("" if code in (0, 1) else f": {last}"))
                 body = md.read_text() if md.exists() and code in (0, 1) else f"`{last}`\n"
-                sections.append(f"## {machine}: {what} ({verdict})\n\n"
+                sections.append(f"## {name}: {what} ({verdict})\n\n"
                                 f"{baseline.label} → {candidate.label}\n\n{body}\n")
-                worst = max(worst, code if code in (0, 1) else 2)
-    with summary.open("a", encoding="utf-8") as f:  # append: $GITHUB_STEP_SUMMARY may hold more
-        f.write("# cebench regression check\n\n" + "\n".join(sections))
-    return worst
-
-
-def register_cli(subparsers) -> None:
-    alert = subparsers.add_parser(
-        "alert", help="CI regression gate: compare the newest run with the previous torch "
-                      "version and the previous results; markdown summary; exit 1 on a regression",
-        description="For each machine (or --machine): the newest torch version at --commit "
-                    "(default: the newest commit) against the previous torch version at that "
-                    "commit and against its own previous results, with `cebench compare`. "
-                    "Appends the reports to --summary (e.g. $GITHUB_STEP_SUMMARY). Exit 0: no "
-                    "regression; 1: a regression; 2: bad input or a compare that failed.")
-    alert.add_argument("results_dir", metavar="RESULTS_DIR", help="asv results folder")
-    alert.add_argument("--machine", help="only this asv machine")
-    alert.add_argument("--commit", help="the candidate runs' commit (hash or prefix)")
-    alert.add_argument("--summary", required=True, metavar="FILE", help="markdown appended here")
-    alert.set_defaults(func=_cmd_alert)
-
-    parser = subparsers.add_parser(
-        "dashboard", help="build the HTML dashboard (asv + analysis + compare + check) from results/",
-        description="Builds html/ from committed results alone: asv publish with the offline "
-                    "asv-tachyon UI, the analysis notebooks, the torch-version compare reports "
-                    "and the semantics check. Exits 1 if any part failed (each named in one line).")
-    parser.add_argument("--results", default="results", help="asv results directory (default: results)")
-    parser.add_argument("--html", default="html", help="output directory, replaced (default: html)")
-    parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
-    parser.add_argument("--only", metavar="PARTS", help=f"comma-separated subset of {','.join(PARTS)}")
-    parser.set_defaults(func=_cmd_dashboard)
+                report.status = max(report.status, code if code in (0, 1) else 2)
+    report.markdown = "# cebench regression check\n\n" + "\n".join(sections)
+    return report

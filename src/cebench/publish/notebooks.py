@@ -125,7 +125,7 @@ img { max-width: 100%; }
 
 
 def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEBOOK_DIR,
-            timeout_s: int = 600, log=print) -> list[Path]:
+            timeout_s: int = 600, log=None) -> list[Path]:
     """Execute every notebook; write ``<name>.html`` (and its figures) to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -135,43 +135,9 @@ def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEB
         html_path = out_dir / f"{path.stem}.html"
         html_path.write_text(to_offline_html(nb), encoding="utf-8")
         written.append(html_path)
-        log(f"cebench notebooks: {path.name} -> {html_path} "
-            f"({time.perf_counter() - start:.1f} s)")
+        if log is not None:
+            log(f"cebench notebooks: {path.name} -> {html_path} "
+                f"({time.perf_counter() - start:.1f} s)")
     return written
 
 
-def run(args) -> int:
-    from nbclient.exceptions import CellExecutionError
-
-    results_dir, out_dir = Path(args.results), Path(args.out)
-    notebook_dir = Path(args.notebooks)
-    if not results_dir.is_dir():
-        raise InputError(f"no results directory at {results_dir}")
-    if not notebook_paths(notebook_dir):
-        raise InputError(f"no notebooks (*.ipynb) in {notebook_dir}")
-    try:
-        run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout)
-    except CellExecutionError as exc:
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        print(f"cebench notebooks: a notebook failed: {lines[-1] if lines else exc}",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "notebooks", aliases=["analysis"],
-        help="execute the analysis notebooks and write offline HTML",
-        description="Execute every analysis notebook headless against a results folder and "
-        "write each as HTML (with its figures) into the out folder. Exit 1 if a notebook "
-        "fails, 2 on bad input.")
-    parser.add_argument("--results", default="results", help="asv results folder "
-                        "(default: results)")
-    parser.add_argument("--out", default="html/analysis",
-                        help="output folder (default: html/analysis)")
-    parser.add_argument("--notebooks", default=str(DEFAULT_NOTEBOOK_DIR),
-                        help=f"folder of notebooks (default: {DEFAULT_NOTEBOOK_DIR})")
-    parser.add_argument("--timeout", type=int, default=600,
-                        help="seconds per notebook cell (default 600)")
-    parser.set_defaults(func=run)

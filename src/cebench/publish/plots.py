@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -49,7 +50,7 @@ def note(text: str) -> str:
             return text
     except ImportError:
         pass
-    print(f"Note: {text}")
+    warnings.warn(f"Note: {text}", stacklevel=2)
     return text
 
 

@@ -37,11 +37,8 @@ floor. Exit status: 0 nothing regressed, 1 something regressed, 2 bad input.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -444,83 +441,52 @@ def to_json(table: pd.DataFrame, title: str, settings: dict) -> dict:
             "comparisons": records}
 
 
-# --- command ----------------------------------------------------------------------------
+# --- selecting what to compare ----------------------------------------------------------
 
 
-def run(args) -> int:
-    baseline, candidate = Spec.parse(args.baseline), Spec.parse(args.candidate)
-    if not 0 <= args.threshold < 10 or not 0 < args.alpha < 1 or (args.noise_sigmas or 0) < 0:
+def check_settings(threshold: float, alpha: float, noise_sigmas: float | None) -> None:
+    """InputError unless threshold is in [0, 10), alpha in (0, 1), noise_sigmas >= 0."""
+    if not 0 <= threshold < 10 or not 0 < alpha < 1 or (noise_sigmas or 0) < 0:
         raise InputError("--threshold must be in [0, 10), --alpha in (0, 1), "
                          "--noise-sigmas >= 0")
+
+
+def bench_pattern(bench: str | None) -> re.Pattern | None:
+    """The compiled ``--bench`` regular expression (None for none); InputError if bad."""
     try:
-        bench_re = re.compile(args.bench) if args.bench else None
+        return re.compile(bench) if bench else None
     except re.error as exc:
-        raise InputError(f"--bench {args.bench!r}: bad regular expression ({exc})") from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            df = results_mod.load(args.results_dir)
-        except results_mod.ResultsError as exc:
-            raise InputError(str(exc)) from None
-        finally:
-            for w in caught:
-                print(f"cebench compare: warning: {w.message}", file=sys.stderr)
-    if args.machine:
-        if args.machine not in set(df["machine"]):
-            raise InputError(f"unknown machine {args.machine!r}; available: "
+        raise InputError(f"--bench {bench!r}: bad regular expression ({exc})") from None
+
+
+def select_results(df: pd.DataFrame, machine: str | None = None,
+                   bench: str | None = None) -> pd.DataFrame:
+    """The rows of one machine and of the benchmarks whose ``name(params)`` match ``bench``.
+
+    Raises InputError for an unknown machine, a bad regular expression, or no match.
+    """
+    bench_re = bench_pattern(bench)
+    if machine:
+        if machine not in set(df["machine"]):
+            raise InputError(f"unknown machine {machine!r}; available: "
                              f"{_listing(df, 'machine')}")
-        df = df[df["machine"] == args.machine]
+        df = df[df["machine"] == machine]
     if bench_re is not None:
         label = df["benchmark"] + "(" + df["params"] + ")"
         df = df[label.map(lambda s: bool(bench_re.search(s)))]
         if df.empty:
-            raise InputError(f"--bench {args.bench!r} matches no benchmark")
+            raise InputError(f"--bench {bench!r} matches no benchmark")
+    return df
+
+
+def compare_specs(df: pd.DataFrame, baseline: Spec, candidate: Spec, *, threshold: float,
+                  alpha: float, noise_sigmas: float | None) -> pd.DataFrame:
+    """compare_frames of the two sides' rows; InputError when no benchmark has both."""
+    check_settings(threshold, alpha, noise_sigmas)
     base_df, cand_df = baseline.select(df, "baseline"), candidate.select(df, "candidate")
-    table = compare_frames(base_df, cand_df, threshold=args.threshold, alpha=args.alpha,
-                           noise_sigmas=args.noise_sigmas)
+    table = compare_frames(base_df, cand_df, threshold=threshold, alpha=alpha,
+                           noise_sigmas=noise_sigmas)
     if not (table.get("verdict", pd.Series(dtype=str)) != "missing").any():
         raise InputError(f"no benchmark has results on both sides ({baseline.text} and "
                          f"{candidate.text}) on a common machine")
-    machines = sorted(set(table["machine"]))
-    title = headline(table, baseline, candidate, machines, args.threshold, args.alpha)
-    rows = display_rows(table)
-    print(title)
-    print(format_table([r for r in rows if r["verdict"] != "unchanged"] or rows,
-                       limit=args.limit))
-    if args.markdown:
-        Path(args.markdown).write_text(markdown(table, title), encoding="utf-8")
-    if args.json:
-        settings = {"baseline": baseline.text, "candidate": candidate.text,
-                    "threshold": args.threshold, "alpha": args.alpha,
-                    "noise_sigmas": args.noise_sigmas, "machines": machines}
-        Path(args.json).write_text(json.dumps(to_json(table, title, settings), indent=1),
-                                   encoding="utf-8")
-    return 1 if counts(table)["regression"] else 0
-
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "compare", help="compare two runs (torch versions or commits) for regressions",
-        description="Compare asv results of two runs on the same machine(s): a baseline and "
-        "a candidate, each chosen by torch version, commit or environment. Exit status 0: "
-        "no regression; 1: a regression; 2: bad input.")
-    parser.add_argument("results_dir", metavar="RESULTS_DIR", help="asv results folder")
-    parser.add_argument("--baseline", required=True, metavar="SPEC",
-                        help="e.g. torch=2.13.0, commit=abc123, env=NAME (comma-separated)")
-    parser.add_argument("--candidate", required=True, metavar="SPEC", help="as --baseline")
-    parser.add_argument("--machine", help="only this asv machine")
-    parser.add_argument("--bench", metavar="REGEX",
-                        help="only benchmarks whose 'name(params)' matches")
-    parser.add_argument("--threshold", type=float, default=0.05,
-                        help="smallest relative change that counts (default 0.05 = 5%%)")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level after Benjamini-Hochberg (default 0.05)")
-    parser.add_argument("--noise-sigmas", type=float, default=None,
-                        help="changes within this many robust SDs of the comparison's "
-                        "run-to-run spread are 'noisy' (default: Bonferroni over the "
-                        "benchmarks, at least 3; 0 disables)")
-    parser.add_argument("--markdown", metavar="FILE", help="write a Markdown summary here")
-    parser.add_argument("--json", metavar="FILE", help="write every comparison as JSON here")
-    parser.add_argument("--limit", type=int, default=40,
-                        help="rows in the terminal table (default 40)")
-    parser.set_defaults(func=run)
+    return table

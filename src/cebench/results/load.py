@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cebench.errors import InputError
+
 #: The benchmark that records the torch version (for ``existing`` environments).
 TORCH_VERSION_BENCHMARK = "bench_environment.Environment.track_torch_version"
 
@@ -38,7 +40,7 @@ VALUE_COLUMNS = ["params", "status", "value", "ci_99_low", "ci_99_high", "q25", 
                  "n_samples", "samples", "file"]
 
 
-class ResultsError(Exception):
+class ResultsError(InputError):
     """The results directory is missing, empty, or holds nothing readable."""
 
 

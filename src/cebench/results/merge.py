@@ -94,20 +94,3 @@ def merge_results(sources: list[Path], into: Path) -> MergeSummary:
     return MergeSummary(machines=machines, files_copied=len(copies), files_identical=identical)
 
 
-def _cmd_merge(args) -> int:
-    summary = merge_results([Path(s) for s in args.sources], Path(args.into))
-    print(f"cebench merge-results: {summary.files_copied} file(s) copied, "
-          f"{summary.files_identical} already there; {args.into} holds machine(s): "
-          f"{', '.join(summary.machines)}")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "merge-results", help="merge asv results trees (one per CI job) into one results/",
-        description="Copies the machine folders of each SRC results tree into --into, after "
-                    "checking that every benchmarks.json agrees (exit 2, naming the differing "
-                    "benchmarks, if not). Nothing is copied when a check fails.")
-    parser.add_argument("sources", nargs="+", metavar="SRC", help="asv results directories")
-    parser.add_argument("--into", required=True, metavar="DIR", help="the merged results directory")
-    parser.set_defaults(func=_cmd_merge)

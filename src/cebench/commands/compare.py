@@ -1,0 +1,80 @@
+"""``cebench compare``: two runs (torch versions or commits) of asv results, for regressions."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
+
+NAME = "compare"
+HELP = "compare two runs (torch versions or commits) for regressions"
+DESCRIPTION = (
+    "Compare asv results of two runs on the same machine(s): a baseline and "
+    "a candidate, each chosen by torch version, commit or environment. Exit status 0: "
+    "no regression; 1: a regression; 2: bad input.")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("results_dir", metavar="RESULTS_DIR", help="asv results folder")
+    parser.add_argument("--baseline", required=True, metavar="SPEC",
+                        help="e.g. torch=2.13.0, commit=abc123, env=NAME (comma-separated)")
+    parser.add_argument("--candidate", required=True, metavar="SPEC", help="as --baseline")
+    parser.add_argument("--machine", help="only this asv machine")
+    parser.add_argument("--bench", metavar="REGEX",
+                        help="only benchmarks whose 'name(params)' matches")
+    parser.add_argument("--threshold", type=float, default=0.05,
+                        help="smallest relative change that counts (default 0.05 = 5%%)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level after Benjamini-Hochberg (default 0.05)")
+    parser.add_argument("--noise-sigmas", type=float, default=None,
+                        help="changes within this many robust SDs of the comparison's "
+                        "run-to-run spread are 'noisy' (default: Bonferroni over the "
+                        "benchmarks, at least 3; 0 disables)")
+    parser.add_argument("--markdown", metavar="FILE", help="write a Markdown summary here")
+    parser.add_argument("--json", metavar="FILE", help="write every comparison as JSON here")
+    parser.add_argument("--limit", type=int, default=40,
+                        help="rows in the terminal table (default 40)")
+
+
+def load_results(results_dir, command: str):
+    """All asv results under ``results_dir``; each skipped file is a warning on stderr."""
+    from cebench.results import load
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return load.load(results_dir)
+        except load.ResultsError as exc:
+            raise InputError(str(exc)) from None
+        finally:
+            for w in caught:
+                print(f"cebench {command}: warning: {w.message}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from cebench.results import compare
+
+    baseline, candidate = compare.Spec.parse(args.baseline), compare.Spec.parse(args.candidate)
+    compare.check_settings(args.threshold, args.alpha, args.noise_sigmas)
+    compare.bench_pattern(args.bench)  # a bad pattern fails before the (slow) load
+    df = compare.select_results(load_results(args.results_dir, NAME), args.machine, args.bench)
+    table = compare.compare_specs(df, baseline, candidate, threshold=args.threshold,
+                                  alpha=args.alpha, noise_sigmas=args.noise_sigmas)
+    machines = sorted(set(table["machine"]))
+    title = compare.headline(table, baseline, candidate, machines, args.threshold, args.alpha)
+    rows = compare.display_rows(table)
+    print(title)
+    print(compare.format_table([r for r in rows if r["verdict"] != "unchanged"] or rows,
+                               limit=args.limit))
+    if args.markdown:
+        Path(args.markdown).write_text(compare.markdown(table, title), encoding="utf-8")
+    if args.json:
+        settings = {"baseline": baseline.text, "candidate": candidate.text,
+                    "threshold": args.threshold, "alpha": args.alpha,
+                    "noise_sigmas": args.noise_sigmas, "machines": machines}
+        Path(args.json).write_text(
+            json.dumps(compare.to_json(table, title, settings), indent=1), encoding="utf-8")
+    return EXIT_FINDING if compare.counts(table)["regression"] else EXIT_OK

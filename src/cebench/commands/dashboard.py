@@ -1,0 +1,46 @@
+"""``cebench dashboard``: the published HTML site, built from results/ alone."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
+
+NAME = "dashboard"
+HELP = "build the HTML dashboard (asv + analysis + compare + check) from results/"
+DESCRIPTION = (
+    "Builds html/ from committed results alone: asv publish with the offline "
+    "asv-tachyon UI, the analysis notebooks, the torch-version compare reports "
+    "and the semantics check. Exits 1 if any part failed (each named in one line).")
+
+
+def add_arguments(parser) -> None:
+    from cebench.publish.dashboard import PARTS
+
+    parser.add_argument("--results", default="results", help="asv results directory (default: results)")
+    parser.add_argument("--html", default="html", help="output directory, replaced (default: html)")
+    parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
+    parser.add_argument("--only", metavar="PARTS", help=f"comma-separated subset of {','.join(PARTS)}")
+
+
+def run(args) -> int:
+    from cebench.publish.dashboard import PARTS, build_dashboard
+
+    conf = Path(args.config)
+    if not conf.is_file():
+        raise InputError(f"no asv config {conf} (run from the project root, or pass --config)")
+    results = Path(args.results)
+    if not results.is_dir():
+        raise InputError(f"no results directory {results}")
+    parts = tuple(args.only.split(",")) if args.only else PARTS
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise InputError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    outcomes = build_dashboard(results, Path(args.html), conf, parts)
+    for o in outcomes:
+        print(f"cebench dashboard: {o.name}: {'ok' if o.ok else 'FAILED'}: {o.message}",
+              file=sys.stdout if o.ok else sys.stderr)
+    print(f"cebench dashboard: open {os.path.join(args.html, 'index.html')}")
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FINDING
