@@ -7,6 +7,6 @@ order ``cebench --help`` lists them.
 """
 
 COMMAND_MODULES = (
-    "cases", "machine", "check", "profile", "selfcheck", "instructions",
-    "compare", "notebooks", "alert", "dashboard", "merge_results",
+    "cases", "machine", "check", "profile", "selfcheck",
+    "compare", "notebooks", "alert", "dashboard", "merge_results", "instructions",
 )
