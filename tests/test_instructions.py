@@ -100,7 +100,9 @@ def test_annotate_parsing_drops_paths_so_environments_line_up():
     counts = instructions.parse_annotate(ANNOTATE_SAMPLE)
     name = "at::native::(anonymous namespace)::nll_loss_out_frame<float, long>(at::Tensor const&)"
     assert counts[name] == 1_234_867
-    assert counts["__libc_start_main@@GLIBC_2.34"] == 5_880_035
+    assert "__libc_start_main@@GLIBC_2.34" not in counts  # the C start-up: left out
+    everything = instructions.parse_annotate(ANNOTATE_SAMPLE, include_interpreter=True)
+    assert everything["__libc_start_main@@GLIBC_2.34"] == 5_880_035
 
 
 def test_missing_valgrind_is_exit_2_with_one_line(monkeypatch, capsys):
