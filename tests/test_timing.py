@@ -113,9 +113,28 @@ def test_warmup_converges_when_two_consecutive_batches_agree():
     assert not timing.warmup_converged([1.0, 1.06], 0.05)
 
 
-def test_measure_stops_warming_up_at_the_bound_when_it_never_settles():
+class _VirtualTime:
+    """Stands in for the ``time`` module inside cebench.measure.timing: a clock that moves
+    only when the scripted call runs, so the test does not depend on the machine's load."""
+
+    def __init__(self, durations):
+        self.now_ns = 0
+        self.durations = iter(durations)
+
+    def call(self):
+        self.now_ns += int(next(self.durations) * 1e9)
+
+    def perf_counter_ns(self):
+        return self.now_ns
+
+    def perf_counter(self):
+        return self.now_ns / 1e9
+
+
+def test_measure_stops_warming_up_at_the_bound_when_it_never_settles(monkeypatch):
     durations = itertools.cycle([1e-3, 3e-3])  # alternating: batch medians never agree
-    clock = _ScriptedCpuCall(durations)
+    clock = _VirtualTime(durations)
+    monkeypatch.setattr(timing, "time", clock)
     m = timing.measure(clock.call, "cpu", warmup=1, max_warmup_batches=4, min_samples=3,
                        max_samples=3, budget_s=100)
     assert m.warmup_converged is False
@@ -144,21 +163,6 @@ def test_throttle_reason_by_clock_event_bits():
     # a caller may declare more reasons benign
     assert timing.throttle_reason(ClockReading(1980.0, 1980.0, 0x4), benign_mask=0x7) is None
     assert timing.reason_names(0x1000 | 0x8) == ["hw_slowdown", "unknown_0x1000"]
-
-
-class _ScriptedCpuCall:
-    """A callable whose duration (busy-wait) follows a script; slow calls are marked."""
-
-    def __init__(self, durations):
-        self.durations = iter(durations)
-        self.calls = 0
-
-    def call(self):
-        self.calls += 1
-        import time
-        end = time.perf_counter() + next(self.durations)
-        while time.perf_counter() < end:
-            pass
 
 
 def test_measure_drops_samples_taken_while_throttled():
