@@ -198,3 +198,16 @@ def test_counts_by_benchmark_keeps_only_deterministic_rows():
     })
     assert deterministic.counts_by_benchmark(frame) == {
         "Instructions.track_instructions_forward(small, contiguous, mean, none)": [100.0, 100.01]}
+
+
+def test_latest_runs_keeps_each_benchmarks_newest_run():
+    """A later run of only the Instructions benchmarks (the committed results) must not
+    hide the earlier run's timings of the same torch version."""
+    from cebench.results import load
+
+    df = load.load(Path(__file__).parents[1] / "results")
+    latest = load.latest_runs(df)
+    for version in ("2.13.0", "2.14.1"):
+        part = latest[latest["torch_version"] == version]
+        assert part.groupby("benchmark")["commit"].nunique().max() == 1
+        assert (part["unit"] == "instructions").any() and (part["kind"] == "time").any()

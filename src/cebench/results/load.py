@@ -313,13 +313,16 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Only the newest run (by commit date) of each machine x torch version."""
+    """Per machine x torch version x benchmark, only the newest run (by commit date) that
+    has that benchmark: a later run of some benchmarks (``asv run --bench``) replaces
+    those and keeps the others' earlier results."""
     if df.empty:
         return df
-    table = runs(df).sort_values("date").groupby(["machine", "torch_version"]).tail(1)
-    keep = set(zip(table["machine"], table["env_name"], table["commit"]))
-    mask = [k in keep for k in zip(df["machine"], df["env_name"], df["commit"])]
-    return df[mask]
+    version = df["torch_version"].fillna("?")
+    date = df["date"].fillna(pd.Timestamp.min)
+    run_date = date.groupby([df["machine"], version, df["env_name"], df["commit"]]).transform("max")
+    newest = run_date.groupby([df["machine"], version, df["benchmark"]]).transform("max")
+    return df[(run_date == newest).to_numpy()]
 
 
 def ok(df: pd.DataFrame, short_name_prefix: str | None = None) -> pd.DataFrame:
