@@ -137,3 +137,17 @@ def test_every_verdict_has_a_colour():
     from cebench.results import compare
 
     assert set(compare.VERDICTS) == set(plots.VERDICT_COLOURS)
+
+
+def test_notebooks_command_names_the_result_files_it_will_skip(tmp_path):
+    import shutil
+
+    from cebench.commands import notebooks as command
+
+    results = tmp_path / "results"
+    shutil.copytree(Path(__file__).parent / "data" / "asv-results", results)
+    bad = results / "cpu-amd-epyc-2c" / "deadbeef-broken.json"
+    bad.write_text('{"truncated')
+    assert command.unreadable_results(results) == [bad]
+    bad.unlink()
+    assert command.unreadable_results(results) == []

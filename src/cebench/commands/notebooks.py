@@ -40,6 +40,10 @@ def run(args) -> int:
         raise InputError(f"no results directory at {results_dir}")
     if not notebooks.notebook_paths(notebook_dir):
         raise InputError(f"no notebooks (*.ipynb) in {notebook_dir}")
+    skipped = unreadable_results(results_dir)
+    if skipped:
+        print(f"cebench notebooks: skipped {len(skipped)} unreadable result file(s): "
+              + ", ".join(sorted(p.name for p in skipped)))
     try:
         notebooks.run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout,
                           log=print)
@@ -49,3 +53,19 @@ def run(args) -> int:
               file=sys.stderr)
         return EXIT_FINDING
     return EXIT_OK
+
+
+def unreadable_results(results_dir: Path) -> list[Path]:
+    """The results files the notebooks will skip (they load the folder the same way)."""
+    import warnings
+
+    from cebench.results import load
+
+    skipped: list[Path] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            load.load(results_dir, skipped=skipped)
+        except load.ResultsError:
+            pass  # nothing readable: the notebooks say so themselves
+    return skipped
