@@ -24,7 +24,7 @@ from cebench.results import load as results
 from cebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = {"regressions", "weight_cost", "memory_bandwidth", "accuracy"}
+EXPECTED = {"regressions", "weight_cost", "memory_bandwidth", "accuracy", "instructions"}
 EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""", re.I)
 
 

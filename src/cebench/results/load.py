@@ -338,23 +338,24 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """The runs to show for each machine x torch version: those at the newest commit
-    that the most torch versions of the machine share (so that versions are compared on
-    the same code), else the version's own newest commit; every replicate run there."""
+    """The runs to show for each machine x torch version, per benchmark: those at the
+    newest commit that the most torch versions of the machine share for that benchmark
+    (so that versions are compared on the same code), else the version's own newest
+    commit; every replicate run there. Chosen per benchmark, so a later run of only some
+    benchmarks (``asv run --bench``) replaces those and keeps the others' results."""
     if df.empty:
         return df
+    version = df["torch_version"].fillna("?")
     keep = set()
-    table = runs(df)
-    for machine, rows in table.groupby("machine"):
-        per_commit = rows.groupby("commit").agg(versions=("torch_version", "nunique"),
+    frame = df.assign(_version=version)
+    for (machine, benchmark), rows in frame.groupby(["machine", "benchmark"]):
+        per_commit = rows.groupby("commit").agg(versions=("_version", "nunique"),
                                                 date=("date", "max"))
         order = per_commit.sort_values(["versions", "date"]).index[::-1]
-        for version, vrows in rows.groupby("torch_version"):
+        for v, vrows in rows.groupby("_version"):
             have = set(vrows["commit"])
-            commit = next(c for c in order if c in have)
-            keep.add((machine, version, commit))
-    version = df["torch_version"].fillna("?")
-    mask = [k in keep for k in zip(df["machine"], version, df["commit"])]
+            keep.add((machine, benchmark, v, next(c for c in order if c in have)))
+    mask = [k in keep for k in zip(df["machine"], df["benchmark"], version, df["commit"])]
     return df[mask]
 
 
@@ -376,22 +377,51 @@ def weight_overhead_pairs(df: pd.DataFrame) -> pd.DataFrame:
     the same ratio with the two interleaved in one process: less noisy.)
     """
     timed = ok(df)
-    timed = timed[(timed["kind"] == "time") & timed.get("weighting", pd.Series(
-        index=timed.index, dtype=object)).notna()]
+    return _weighted_over_unweighted(timed[timed["kind"] == "time"], param_columns(df),
+                                     "weighted_s", "unweighted_s")
+
+
+def _weighted_over_unweighted(rows: pd.DataFrame, params: list[str], weighted_name: str,
+                              unweighted_name: str) -> pd.DataFrame:
+    """Each row with a weighting other than 'none' over its twin with weighting 'none'."""
+    timed = rows[rows.get("weighting", pd.Series(index=rows.index, dtype=object)).notna()]
     if timed.empty:
         return pd.DataFrame(columns=["machine", "torch_version", "benchmark", "weighting",
-                                     "weighted_s", "unweighted_s", "ratio"])
-    params = [c for c in param_columns(df) if c != "weighting"]
+                                     weighted_name, unweighted_name, "ratio"])
+    params = [c for c in params if c != "weighting"]
     keys = ["machine", "torch_version", "env_name", "commit", "file", "benchmark",
             "short_name", "pass"] + params
     base = timed[timed["weighting"] == "none"][keys + ["value"]]
     weighted = timed[timed["weighting"] != "none"][keys + ["weighting", "value"]]
     joined = weighted.merge(base, on=keys, suffixes=("_w", "_u"), how="inner",
                             validate="many_to_one") if not weighted.empty else weighted
-    joined = joined.rename(columns={"value_w": "weighted_s", "value_u": "unweighted_s"})
+    joined = joined.rename(columns={"value_w": weighted_name, "value_u": unweighted_name})
     if not joined.empty:
-        joined["ratio"] = joined["weighted_s"] / joined["unweighted_s"]
+        joined["ratio"] = joined[weighted_name] / joined[unweighted_name]
     return joined.reset_index(drop=True)
+
+
+#: The asv unit of instruction counts (bench_instructions; cebench.measure.instructions).
+INSTRUCTIONS_UNIT = "instructions"
+
+
+def instruction_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an instruction count (unit 'instructions'), with a ``case`` label:
+    family/layout/reduction/weighting."""
+    counts = ok(df)
+    counts = counts[counts["unit"] == INSTRUCTIONS_UNIT].copy()
+    axes = [c for c in ("family", "layout", "reduction", "weighting") if c in counts.columns]
+    counts["case"] = counts[axes].astype(str).agg("/".join, axis=1) if len(counts) else []
+    return counts
+
+
+def weighted_instruction_ratio(df: pd.DataFrame) -> pd.DataFrame:
+    """Weighted / unweighted instructions per call, per run, pass and case: the
+    deterministic CPU cost of ``weight`` (columns as :func:`weight_overhead_pairs`, with
+    ``weighted_instructions`` and ``unweighted_instructions``)."""
+    counts = instruction_counts(df).drop(columns="case")
+    return _weighted_over_unweighted(counts, param_columns(df), "weighted_instructions",
+                                     "unweighted_instructions")
 
 
 def geometric_mean(values) -> float:
