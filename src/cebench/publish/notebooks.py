@@ -82,7 +82,8 @@ def _execute_interruptibly(client, km) -> None:
         tasks = asyncio.all_tasks(loop)
         for task in tasks:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         if km.has_kernel:  # nbclient leaves a kernel it did not create running
             loop.run_until_complete(km.shutdown_kernel(now=True))
         loop.close()
