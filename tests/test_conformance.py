@@ -1,7 +1,8 @@
-"""torch against the reference: the grid, golden values, edges, bad input, `cebench check`."""
+"""torch against the reference: the grid, golden values, edges, bad input, accuracy, the doc.
 
-import argparse
-import json
+The `cebench check` command itself: tests/test_check_command.py.
+"""
+
 import math
 import re
 import subprocess
@@ -165,6 +166,24 @@ def test_semantics_doc_is_generated_from_the_reference():
     )
 
 
+def test_write_doc_returns_the_path_and_prints_nothing(tmp_path, capsys):
+    path = tmp_path / "docs" / "semantics.md"
+    assert conformance.write_doc(path) == path and capsys.readouterr() == ("", "")
+    assert path.read_text() == conformance.render_semantics_doc()
+
+
+def test_write_doc_script_named_in_the_doc(tmp_path):
+    """`python -m cebench.semantics.conformance --write-doc PATH` (the doc's header)."""
+    path = tmp_path / "semantics.md"
+    script = [sys.executable, "-m", "cebench.semantics.conformance"]
+    proc = subprocess.run([*script, "--write-doc", str(path)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{path}\n", "")
+    assert path.read_text() == (REPO / "docs" / "semantics.md").read_text()
+    bare = subprocess.run(script, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert bare.returncode == 2 and "--write-doc" in bare.stdout
+
+
 def test_numbers_quoted_in_the_doc_are_what_torch_computes():
     doc = (REPO / "docs" / "semantics.md").read_text()
     quoted = [float(v) for v in re.findall(r"= \*\*(\d+\.\d{4})\*\*", doc)]
@@ -174,64 +193,6 @@ def test_numbers_quoted_in_the_doc_are_what_torch_computes():
         torch_mean = F.cross_entropy(logits, target, weight, ignore_index=case.ignore_index)
         assert round(float(torch_mean), 4) == value == case.expected_loss_4dp
     assert "(1·1.0986 + 2·1.8620) / (1 + 2) = **1.6075**" in doc
-
-
-def test_check_command_returns_1_when_a_rule_is_broken(monkeypatch, capsys):
-    real = conformance.run_all
-
-    def with_a_broken_case(devices):
-        results = real(devices)
-        results[0].rule_broken = True
-        return results
-
-    monkeypatch.setattr(conformance, "run_all", with_a_broken_case)
-    args = argparse.Namespace(device="cpu", all=False, json=None)
-    assert conformance.run_check_command(args) == 1
-    assert "RULE BROKEN" in capsys.readouterr().out
-
-
-def run_cli(*args):
-    """`python -m cebench.cli check ARGS`."""
-    return subprocess.run([sys.executable, "-m", "cebench.cli", "check", *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
-
-
-def run_entry_point(*args):
-    """`cebench check ARGS` as the installed console script runs it (cebench.cli:main).
-
-    Not `python -m cebench.cli`: there cli.py runs as __main__, so the InputError it
-    catches is not the cebench.cli.InputError that subcommands raise.
-    """
-    launcher = "import sys; from cebench.cli import main; sys.exit(main())"
-    return subprocess.run([sys.executable, "-c", launcher, "check", *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
-
-
-def test_check_end_to_end_writes_json_and_exits_0(tmp_path):
-    out = tmp_path / "check.json"
-    proc = run_cli("--device", "cpu", "--json", str(out))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert "0 broken rules" in proc.stdout and "golden" in proc.stdout
-    report = json.loads(out.read_text())
-    assert report["torch_version"] == torch.__version__
-    assert list(report["devices"]) == ["cpu"]
-    assert report["summary"]["rules_broken"] == 0
-    kinds = {case["kind"] for case in report["cases"]}
-    assert kinds == {"golden", "grid", "edge", "bad_input"}
-    golden = [c for c in report["cases"] if c["kind"] == "golden"]
-    assert [round(c["torch_loss"], 4) for c in golden] == [1.4803, 1.6075, 1.5472]
-    assert any(c["torch_loss"] == "nan" for c in report["cases"])  # strict-JSON NaN
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
-def test_check_device_cuda_without_cuda_is_a_usage_error():
-    proc = run_entry_point("--device", "cuda")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "CUDA is not available" in proc.stderr
-
-
-def test_check_rejects_unknown_device():
-    assert run_cli("--device", "tpu").returncode == 2
 
 
 @pytest.mark.cuda

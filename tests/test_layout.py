@@ -144,14 +144,7 @@ def main_block_removed(tree: ast.Module) -> ast.Module:
     return ast.Module(body=body, type_ignores=[])
 
 
-#: Library modules whose command has not moved out yet (strict: passing fails the test).
-NOT_YET = {"cebench.semantics.conformance"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="command not moved yet"))
-    if n in NOT_YET else n
-    for n in sorted(GRAPH) if not n.startswith(FRONT_ENDS)])
+@pytest.mark.parametrize("name", sorted(n for n in GRAPH if not n.startswith(FRONT_ENDS)))
 def test_library_modules_do_not_print_exit_or_parse(name):
     tree = main_block_removed(modules_cache[name])
     assert front_end_calls(tree) == [], f"{name}: library code must return or raise"

@@ -17,13 +17,6 @@ from cebench.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_MEANINGS, EXI
                             InputError, missing_dependency)
 
 
-#: Library modules still registering their own parser (being moved): module -> command.
-_LEGACY_MODULES = {
-    "cebench.semantics.conformance": ("check", "check torch's cross entropy against the "
-                                      "float64 reference"),
-}
-
-
 def _epilog() -> str:
     codes = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_MEANINGS.items())
     return ("exit status:\n" + codes + "\n\n"
@@ -41,14 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module_name, (command, help_text) in _LEGACY_MODULES.items():
-        try:
-            importlib.import_module(module_name).register_cli(sub)
-        except ModuleNotFoundError as exc:
-            _add_unavailable(sub, command, help_text, (), exc)
     for name in COMMAND_MODULES:
-        if name in {command for command, _ in _LEGACY_MODULES.values()}:  # registered above
-            continue
         module = importlib.import_module(f"cebench.commands.{name}")
         options = argparse.ArgumentParser(add_help=False)
         try:
