@@ -47,8 +47,10 @@ def _profile(args) -> int:
         case = cases.lookup(args.case)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    if args.iterations < 1 or args.top < 0:
-        raise InputError("--iterations must be at least 1, --top at least 0")
+    if args.iterations < 1:
+        raise InputError("--iterations must be at least 1")
+    if args.top < 0:
+        raise InputError("--top must be at least 0")
     # torch's profiler (kineto) logs every start and stop on stderr ("USDT: ...
     # profiler_start"), read when it first starts: above every level, it is silent.
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
