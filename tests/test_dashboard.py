@@ -68,7 +68,7 @@ def test_link_bar_is_injected_once_outside_the_app_root(tmp_path):
 def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
     (tmp_path / "precious.py").write_text("x = 1")
     with pytest.raises(InputError, match="not a dashboard"):
-        dashboard.clear_output_dir(tmp_path)
+        dashboard.check_output_dir(tmp_path)
     assert (tmp_path / "precious.py").exists()
 
 

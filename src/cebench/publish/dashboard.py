@@ -23,9 +23,9 @@ is given time to clean up (temporary folders, notebook kernels) before this one 
 from __future__ import annotations
 
 import html as html_escape
+import importlib.util
 import json
 import os
-import importlib.util
 import shutil
 import signal
 import subprocess
@@ -462,14 +462,6 @@ def check_output_dir(html_dir: Path) -> None:
         previous = (html_dir / "index.json").exists() or (html_dir / "cebench").is_dir()
         if any(html_dir.iterdir()) and not previous:
             raise InputError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
-
-
-def clear_output_dir(html_dir: Path) -> None:
-    """Empties html_dir (refused, as :func:`check_output_dir`, unless it is a dashboard)."""
-    check_output_dir(html_dir)
-    if html_dir.exists():
-        shutil.rmtree(html_dir)
-    html_dir.mkdir(parents=True)
 
 
 def replace_dir(new: Path, old: Path) -> None:
