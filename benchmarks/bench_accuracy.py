@@ -2,6 +2,9 @@
 
 The same parameters on every machine; the case (N×C logits, seeded) and the device
 ("cuda" when available) are chosen inside ``cebench.semantics.conformance.accuracy_relative_error``.
+The autocast dtypes follow that device's autocast rule (docs/semantics.md): on CUDA the
+log-softmax runs in float16/bfloat16, on the CPU the whole loss in float32, so the two
+machines' autocast figures differ by design.
 """
 
 from cebench.semantics import conformance

@@ -35,7 +35,10 @@ class AllocatorPeak(_CudaOnly, grid="memory"):
 
 
 class NvmlTelemetry(_CudaOnly, grid="memory"):
-    """NVML over 5 forward+backward calls: device memory used, throttling (NaN: no NVML)."""
+    """NVML over 5 forward+backward calls: device memory used, throttling (NaN: no NVML).
+
+    The peak is over a baseline taken after the allocator's cache is released
+    (nvml.sample_calls), so it counts what the calls make the pool grow by."""
 
     calls = 5
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Fills .whl/ (git-ignored) with the wheels the H200 machine lacks, for its Python 3.12
-# on x86-64 Linux, plus cebench's own wheel (its `cebench` entry point), and makes the
-# git bundle .devgit/repo.bundle (scripts/make-devgit.sh). Both travel to the device
-# with `carry: [".whl", ".devgit"]`; see docs/gpu-run.md.
+# Fills .whl/ (git-ignored) with the wheels a GPU machine's Python usually lacks, for
+# CPython 3.12 on x86-64 Linux, plus cebench's own wheel (its `cebench` entry point), and
+# makes the git bundle .devgit/repo.bundle (scripts/make-devgit.sh). Copy both folders
+# with the working tree to a GPU machine without network access; docs/gpu-run.md says how.
 #
-# The H200 image has torch, numpy, pandas, matplotlib, scipy, nvidia-ml-py, pytest,
-# triton, pyyaml, packaging, build, zipp, tabulate and filelock; cebench's GPU path
-# imports nothing else. What it lacks is asv and asv's own needs. Nothing here depends
-# on the torch version, so the folder serves any torch release.
+# The GPU machine is expected to have torch, numpy, pandas, matplotlib, scipy,
+# nvidia-ml-py, pytest and triton; cebench's GPU path imports nothing else. What it
+# lacks is asv and asv's own needs. Nothing here depends on the torch version, so the
+# folder serves any torch release.
 #
 # Needs the package index (pip's own configuration). Usage: scripts/fetch-gpu-wheels.sh
 set -euo pipefail
@@ -21,8 +21,8 @@ fi
 
 # asv and asv_runner pinned as in pyproject.toml's dev extra; the rest are their needs
 # (and virtualenv's, and importlib-metadata's: lazy-importer, zipp). tabulate, filelock
-# and zipp are on the H200 already; they are carried anyway (tiny, pure Python) so that
-# an image without them, or with an older zipp, still runs.
+# and zipp are often there already; they are carried anyway (tiny, pure Python) so that
+# a Python without them, or with an older zipp, still runs.
 PACKAGES=(
     asv==0.6.6 asv_runner==0.3.2 json5 tabulate pympler virtualenv importlib-metadata
     lazy-importer zipp distlib platformdirs filelock python-discovery

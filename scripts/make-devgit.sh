@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes the commit history up to HEAD into DEST_DIR (default .devgit, git-ignored), for
-# the device, whose copy of the working tree has no .git: scripts/gpu-validate.sh clones
+# a GPU machine, whose copy of the working tree has no .git: scripts/gpu-validate.sh clones
 # it so that asv's --set-commit-hash finds the commit and its date.
 #
 # DEST_DIR/repo.bundle: `git bundle create ... HEAD` (one file). In a shallow clone (CI

@@ -8,7 +8,9 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (none here)")
     for item in items:
-        if "cuda" in item.keywords:
+        # the marker, not item.keywords: keywords also hold folder names (a checkout in
+        # a folder called "cuda" would skip every test)
+        if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
 
 
@@ -49,3 +51,19 @@ def run_asv(tmp_path):
         return tmp_path / "results", commit, proc
 
     return run
+
+
+@pytest.fixture
+def cuda_autocast_replay():
+    """CPU autocast dispatching ``F.cross_entropy`` as CUDA autocast does (a CPU replay).
+
+    Source: torch 2.13's dispatcher (``torch._C._dispatch_dump``): ``aten::cross_entropy_loss``
+    has an ``AutocastCPU`` kernel and no ``AutocastCUDA`` one, so under
+    ``torch.autocast("cuda")`` the call decomposes into ``log_softmax(x, 1, dtype=x.dtype)``
+    and ``nll_loss`` autocast to float32. cebench.measure.memory.cuda_autocast_dispatch
+    removes the CPU kernel while the test runs; CPU autocast then takes the CUDA path.
+    """
+    from cebench.measure.memory import cuda_autocast_dispatch
+
+    with cuda_autocast_dispatch():
+        yield

@@ -287,6 +287,48 @@ def test_sample_calls_runs_the_calls_inside_the_recording():
     assert rec.summary.available and rec.summary.samples_taken >= 2
 
 
+class FakeCachingAllocator:
+    """torch's CUDA caching allocator as NVML sees it: a recorded fake of documented behaviour.
+
+    Source: torch docs, notes/cuda.rst "Memory management": freed blocks stay in the
+    allocator's cache and "will still show as if used in nvidia-smi";
+    ``torch.cuda.empty_cache()`` releases them. NVML's "used" = context + reserved.
+    """
+
+    def __init__(self, context_bytes: int, live_bytes: int):
+        self.context_bytes, self.live_bytes = context_bytes, live_bytes
+        self.reserved_bytes = live_bytes
+
+    def call(self, temporary_bytes: int) -> None:  # one loss call: allocate, then free
+        self.reserved_bytes = max(self.reserved_bytes, self.live_bytes + temporary_bytes)
+
+    def empty_cache(self) -> None:
+        self.reserved_bytes = self.live_bytes
+
+    def nvml_used_bytes(self) -> int:
+        return self.context_bytes + self.reserved_bytes
+
+
+def test_sample_calls_releases_the_cache_so_the_baseline_excludes_the_warm_up(monkeypatch):
+    """asv's setup (cebench.grid.inputs.prepare) has already run the call once: without
+    empty_cache() before the baseline, NVML's baseline holds the whole peak (delta 0)."""
+    allocator = FakeCachingAllocator(context_bytes=500 * MiB, live_bytes=1000 * MiB)
+    fake = FakeNvml()
+    fake.nvmlDeviceGetMemoryInfo = lambda handle, version=None: FakeMemory(
+        allocator.nvml_used_bytes())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", allocator.empty_cache)
+
+    temporaries = 3000 * MiB
+    allocator.call(temporaries)  # the warm-up in setup
+    rec = nvml.sample_calls(lambda: allocator.call(temporaries), 5, nvml=fake, nvml_index=0,
+                            interval_s=0.001)
+    assert rec.summary.baseline_used_bytes == 1500 * MiB
+    assert rec.summary.peak_delta_bytes == temporaries
+
+
 # --- on a GPU ------------------------------------------------------------------------
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -81,9 +81,27 @@ def test_eager_model_extra_kernels_for_layouts_autocast_and_cpu_2d_backward():
                                 "forward_backward", "cuda") == base + 2 * seg_l
     # the CPU's nll_loss2d_backward zero-fills twice
     assert roofline.eager_bytes(Case("small-seg"), "forward_backward", "cpu") == base + seg_l
-    auto = roofline.eager_kernels(Case("small", dtype="autocast_float16"), "forward_backward")
+    auto = roofline.eager_kernels(Case("small", dtype="autocast_float16"), "forward_backward",
+                                  dispatch="cpu")
     assert auto[0] == roofline.KernelTraffic("to(float32)", N * C * 2, L32)
     assert auto[-1] == roofline.KernelTraffic("to(storage dtype)", L32, N * C * 2)
+
+
+def test_cuda_autocast_runs_log_softmax_low_and_nll_loss_in_float32():
+    """CUDA rules (torch 2.13: no AutocastCUDA kernel for cross_entropy_loss): log_softmax
+    and its backward in fp16 (L16), nll_loss on an fp32 copy, its gradient cast back."""
+    L16 = N * C * 2
+    kernels = roofline.eager_kernels(Case("small", dtype="autocast_float16"), "forward_backward")
+    assert [(k.name, k.read_bytes, k.write_bytes) for k in kernels] == [
+        ("_log_softmax", L16, L16),
+        ("logp.to(float32)", L16, L32),
+        ("nll_loss_forward", N * 4 + N * 8, 4),
+        ("nll_loss_backward", N * 8, L32 + N * 4),
+        ("grad.to(storage dtype)", L32, L16),
+        ("_log_softmax_backward_data", 2 * L16, L16),
+    ]
+    with pytest.raises(ValueError, match="unknown dispatch"):
+        roofline.eager_kernels(Case("small"), "forward", dispatch="xpu")
 
 
 def test_eager_is_never_below_the_minimum():
@@ -117,18 +135,20 @@ def _torch_dense_ops(case, pass_):
                   and any(tuple(s) == case.shape for s in (e.input_shapes or [])))
 
 
-def _model_as_aten_ops(case, pass_):
+def _model_as_aten_ops(case, pass_, dispatch="cpu"):
     """The model's kernels, named as the aten ops the profiler shows for them."""
-    L = case.num_targets * case.num_classes * (4 if case.autocast_dtype else case.element_bytes)
+    nll_fp32 = case.autocast_dtype and (dispatch == "cpu" or case.target_kind == "index")
+    L_nll = case.num_targets * case.num_classes * (4 if nll_fp32 else case.element_bytes)
     nll = "aten::nll_loss2d_forward" if len(case.shape) == 4 else "aten::nll_loss_forward"
     ops = []
-    for k in roofline.eager_kernels(case, pass_, "cpu"):
+    for k in roofline.eager_kernels(case, pass_, "cpu", dispatch=dispatch):
         if k.name == "nll_loss_backward":
-            ops += ["aten::fill_"] * (k.write_bytes // L)  # its zero fills
+            ops += ["aten::fill_"] * (k.write_bytes // L_nll)  # its zero fills
         else:
             ops.append({"_log_softmax": "aten::_log_softmax", "nll_loss_forward": nll,
                         "contiguous": "aten::copy_", "to(float32)": "aten::copy_",
-                        "to(storage dtype)": "aten::copy_",
+                        "to(storage dtype)": "aten::copy_", "logp.to(float32)": "aten::copy_",
+                        "grad.to(storage dtype)": "aten::copy_",
                         "_log_softmax_backward_data": "aten::_log_softmax_backward_data",
                         "mul(weight)": "aten::mul", "mul(logp,target)": "aten::mul",
                         "mul_backward(weight)": "aten::mul",
@@ -153,6 +173,20 @@ def _model_as_aten_ops(case, pass_):
 def test_eager_model_matches_torch_op_sequence(case, pass_):
     """The model's dense kernels are, one to one, the dense ops torch runs (profiler)."""
     assert _model_as_aten_ops(case, pass_) == _torch_dense_ops(case, pass_)
+
+
+@pytest.mark.parametrize("case", [
+    Case("small", dtype="autocast_bfloat16"),
+    Case("small", dtype="autocast_float16", weighting="random", label_smoothing=0.1),
+    Case("small-seg", dtype="autocast_bfloat16", layout="channels_last"),
+    Case("small", dtype="autocast_bfloat16", layout="prob_targets", weighting="random"),
+], ids=lambda c: c.name)
+@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
+def test_eager_model_cuda_autocast_branch_matches_the_cpu_replay(case, pass_,
+                                                                 cuda_autocast_replay):
+    """The CUDA autocast kernels, one to one, against torch's ops under a CPU replay of
+    CUDA dispatch (conftest's cuda_autocast_replay)."""
+    assert _model_as_aten_ops(case, pass_, "cuda") == _torch_dense_ops(case, pass_)
 
 
 # --- peak bandwidth cache -------------------------------------------------------------

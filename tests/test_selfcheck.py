@@ -122,3 +122,24 @@ def test_default_threads_are_the_suites(tmp_path, capsys, monkeypatch, suite_thr
     assert code == 0
     assert f"{expected} CPU threads" in capsys.readouterr().out
     assert json.loads(out_json.read_text())["threads"] == expected
+
+
+def test_profiler_reference_is_the_per_call_span_not_the_kernel_sum():
+    """A recorded-shape fake of ``torch.profiler`` device kernels (FunctionEvent name,
+    time_range in µs): per call, an L2-flush kernel, then 3 kernels of 10 µs with ~1 µs
+    launch gaps. cebench's event pair spans the gaps too, so the reference must be the
+    span (32 µs), not the sum of durations (30 µs): a 6.7 % spurious miss at 3 %."""
+    K = selfcheck.KernelEvent
+    events = []
+    for call in range(3):
+        t0 = 1000.0 * call
+        events.append(K("flush_l2", t0, t0 + 50))
+        events += [K("softmax", t0 + 60, t0 + 70), K("nll", t0 + 71, t0 + 81),
+                   K("grad", t0 + 82, t0 + 92)]
+    spans, flushes = selfcheck.per_call_kernel_spans(events[::-1], {"flush_l2"}, 3)
+    assert flushes == 3
+    assert spans == pytest.approx([32e-6] * 3)
+    ratio, judged, miss = selfcheck.judge(32e-6, spans[0], "cuda", 0.03)
+    assert judged and not miss and ratio == pytest.approx(1.0)
+    # a call that launched no kernel spans 0 s (and is then not judged)
+    assert selfcheck.per_call_kernel_spans(events[:1], {"flush_l2"}, 1) == ([0.0], 1)

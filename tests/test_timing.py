@@ -113,9 +113,28 @@ def test_warmup_converges_when_two_consecutive_batches_agree():
     assert not timing.warmup_converged([1.0, 1.06], 0.05)
 
 
-def test_measure_stops_warming_up_at_the_bound_when_it_never_settles():
+class _VirtualTime:
+    """Stands in for the ``time`` module inside cebench.measure.timing: a clock that moves
+    only when the scripted call runs, so the test does not depend on the machine's load."""
+
+    def __init__(self, durations):
+        self.now_ns = 0
+        self.durations = iter(durations)
+
+    def call(self):
+        self.now_ns += int(next(self.durations) * 1e9)
+
+    def perf_counter_ns(self):
+        return self.now_ns
+
+    def perf_counter(self):
+        return self.now_ns / 1e9
+
+
+def test_measure_stops_warming_up_at_the_bound_when_it_never_settles(monkeypatch):
     durations = itertools.cycle([1e-3, 3e-3])  # alternating: batch medians never agree
-    clock = _ScriptedCpuCall(durations)
+    clock = _VirtualTime(durations)
+    monkeypatch.setattr(timing, "time", clock)
     m = timing.measure(clock.call, "cpu", warmup=1, max_warmup_batches=4, min_samples=3,
                        max_samples=3, budget_s=100)
     assert m.warmup_converged is False
@@ -144,21 +163,6 @@ def test_throttle_reason_by_clock_event_bits():
     # a caller may declare more reasons benign
     assert timing.throttle_reason(ClockReading(1980.0, 1980.0, 0x4), benign_mask=0x7) is None
     assert timing.reason_names(0x1000 | 0x8) == ["hw_slowdown", "unknown_0x1000"]
-
-
-class _ScriptedCpuCall:
-    """A callable whose duration (busy-wait) follows a script; slow calls are marked."""
-
-    def __init__(self, durations):
-        self.durations = iter(durations)
-        self.calls = 0
-
-    def call(self):
-        self.calls += 1
-        import time
-        end = time.perf_counter() + next(self.durations)
-        while time.perf_counter() < end:
-            pass
 
 
 def test_measure_drops_samples_taken_while_throttled():
@@ -198,6 +202,70 @@ def test_measure_returns_samples_and_how_it_stopped():
     assert m.timer == "perf_counter_ns" and m.device == "cpu"
     assert counter["n"] == m.warmup_calls + 7
     assert m.clock_note == "not read on the CPU"
+
+
+class _FakeStreams:
+    """torch.cuda's current-stream state, faked for a CPU run (recorded behaviour).
+
+    Sources: torch/cuda/__init__.py ``StreamContext`` (enter: remember the current
+    stream, set the new one; exit: set the remembered one back) and
+    torch/cuda/graphs.py ``graph`` (``__exit__`` calls ``capture_end()`` first, then
+    ``stream_ctx.__exit__``), whose real class is used here unchanged. ``capture_end()``
+    raises when capture was invalidated (cudaErrorStreamCaptureInvalidated, e.g. a
+    synchronising call on another thread under the default "global" capture mode).
+    """
+
+    def __init__(self):
+        self.default = self.Stream("default")
+        self.current = self.default
+
+    class Stream:
+        def __init__(self, name="side"):
+            self.name = name
+
+        def wait_stream(self, other):
+            pass
+
+    def stream(self, stream):
+        import contextlib
+
+        @contextlib.contextmanager
+        def context():
+            previous, self.current = self.current, stream
+            yield
+            self.current = previous
+
+        return context()
+
+    def set_stream(self, stream):
+        self.current = stream
+
+
+class _InvalidatedCapture:
+    def capture_begin(self, *pool, **options):
+        pass
+
+    def capture_end(self):
+        raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
+
+
+def test_failed_graph_capture_restores_the_callers_stream(monkeypatch):
+    import torch
+
+    streams = _FakeStreams()
+    monkeypatch.setattr(torch.cuda, "Stream", _FakeStreams.Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: streams.current)
+    monkeypatch.setattr(torch.cuda, "set_stream", streams.set_stream)
+    monkeypatch.setattr(torch.cuda, "stream", streams.stream)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch._C, "_host_emptyCache", lambda: None, raising=False)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _InvalidatedCapture)
+    monkeypatch.setattr(torch.cuda.graphs.graph, "default_capture_stream", None)
+
+    replay, why = timing._capture_cuda_graph(lambda: None)
+    assert replay is None and "previous error during capture" in why
+    assert streams.current is streams.default
 
 
 def test_cuda_graph_request_on_the_cpu_falls_back_with_a_reason():

@@ -17,6 +17,11 @@ mid-run stops the thread and sets ``summary.lost``.
 *What NVML "used" means*: device-wide memory in use, which includes every process's
 CUDA context and the caching allocator's whole pool, not just live tensors; the exact
 per-call figure is the allocator's (:mod:`cebench.measure.memory`). Report both, labelled.
+Blocks the allocator keeps cached after earlier calls count as used until
+``torch.cuda.empty_cache()``: a baseline taken after a warm-up already holds the peak.
+:func:`sample_calls` therefore releases the cache (:func:`release_cached_memory`) before
+its baseline, so ``peak_delta_bytes`` is the device memory the calls take beyond the
+live tensors and the CUDA context.
 
 *How fast NVML can be polled* depends on the driver and on which fields are read
 (the running-process list is the slowest query). Measure it on the machine at hand
@@ -484,11 +489,32 @@ def _current_torch_device() -> int:
     return torch.cuda.current_device()
 
 
-def sample_calls(fn: Callable[[], object], calls: int = 5, *, device: int | None = None,
-                 interval_s: float = DEFAULT_INTERVAL_S, **sampler_kwargs) -> NvmlSampler:
-    """Run ``fn`` ``calls`` times (synchronising CUDA after) under a sampler; return it."""
+def release_cached_memory() -> bool:
+    """``synchronize()`` and ``empty_cache()`` where CUDA is in use; whether it did.
+
+    NVML counts the caching allocator's free blocks as used (torch docs, "CUDA memory
+    management": cached memory "will still show as if used in nvidia-smi" until
+    ``empty_cache()`` releases it), so a memory baseline must come after this.
+    """
     import torch
 
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return False
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    return True
+
+
+def sample_calls(fn: Callable[[], object], calls: int = 5, *, device: int | None = None,
+                 interval_s: float = DEFAULT_INTERVAL_S, **sampler_kwargs) -> NvmlSampler:
+    """Run ``fn`` ``calls`` times (synchronising CUDA after) under a sampler; return it.
+
+    The allocator's cache is released first (:func:`release_cached_memory`), so the
+    baseline does not already hold the pool that earlier calls of ``fn`` left behind.
+    """
+    import torch
+
+    release_cached_memory()
     with NvmlSampler(device, interval_s=interval_s, **sampler_kwargs) as rec:
         for _ in range(calls):
             fn()

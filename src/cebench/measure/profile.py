@@ -45,6 +45,7 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
         fn()
         timing.synchronize(device)
         wall_s.append(time.perf_counter() - start)
+    nvml.release_cached_memory()  # else NVML's baseline already holds the warm-up's pool
 
     activities = [ProfilerActivity.CPU]
     if device == "cuda":

@@ -1,8 +1,9 @@
 """Bytes that cross entropy must move, bytes eager torch moves, and the machine's ceiling.
 
 Notation: L = N·C·s, the bytes of the logits in the dtype the loss computes in (s = 4
-for float32, 2 for float16/bfloat16; under autocast the loss computes in float32);
-R = N·spatial, the number of targets.
+for float32, 2 for float16/bfloat16; under CPU autocast the whole loss computes in
+float32, under CUDA autocast only ``nll_loss`` does, see below); R = N·spatial, the
+number of targets.
 
 **Minimum bytes** (:func:`minimum_bytes`), what any implementation must move:
 
@@ -35,8 +36,16 @@ target (not a cache line):
   write L), ``_log_softmax_backward_data`` (read 2L, write L).
 * non-contiguous or channels-last logits: ``_log_softmax`` first copies them to a
   contiguous tensor (read L, write L).
-* autocast: the logits are cast to float32 first (read the stored bytes, write L) and
-  the gradient is cast back (read L, write the stored bytes).
+* autocast, CPU rules: ``aten::cross_entropy_loss`` has an ``AutocastCPU`` kernel, so
+  the logits are cast to float32 first (read the stored bytes, write L) and the
+  gradient is cast back (read L, write the stored bytes).
+* autocast, CUDA rules (torch 2.13 has no ``AutocastCUDA`` kernel for
+  ``cross_entropy_loss``; the call decomposes): ``_log_softmax`` runs in the stored
+  dtype (its explicit dtype is kept), then ``nll_loss`` is autocast to float32: the
+  log-probabilities are cast up (read L, write L32 = N·C·4) and ``nll_loss_backward``
+  writes a float32 gradient (L32), cast back down (read L32, write L). Probability
+  targets reach no autocast op: the call runs in the stored dtype throughout.
+  ``eager_kernels(..., dispatch=...)`` chooses the rules (default: the device's).
 
 The **peak bandwidth** is measured, not taken from a datasheet: a large device-to-device
 copy (``Tensor.copy_``) timed with :func:`cebench.measure.timing.measure`, counted as read +
@@ -79,9 +88,10 @@ def _check_pass(pass_: str) -> None:
         raise ValueError(f"unknown pass {pass_!r}; expected one of {', '.join(PASSES)}")
 
 
-def _compute_element_bytes(case: Case) -> int:
-    """Bytes per element of the dtype the loss computes in (float32 under autocast)."""
-    return 4 if case.autocast_dtype else case.element_bytes
+def _compute_element_bytes(case: Case, dispatch: str = "cuda") -> int:
+    """Bytes per element of the dtype ``log_softmax`` computes in: float32 under CPU
+    autocast, the stored dtype otherwise (CUDA autocast keeps it)."""
+    return 4 if case.autocast_dtype and dispatch == "cpu" else case.element_bytes
 
 
 def _output_elements(case: Case) -> int:
@@ -106,24 +116,35 @@ def minimum_bytes(case: Case, pass_: str) -> int:
     return total
 
 
-def eager_kernels(case: Case, pass_: str, device: str = "cuda") -> list[KernelTraffic]:
-    """The dense-traffic kernels eager torch runs for ``pass_`` (see the module doc)."""
+def eager_kernels(case: Case, pass_: str, device: str = "cuda", *,
+                  dispatch: str | None = None) -> list[KernelTraffic]:
+    """The dense-traffic kernels eager torch runs for ``pass_`` (see the module doc).
+
+    ``device`` decides the CPU's extra zero fill; ``dispatch`` ('cpu' or 'cuda',
+    default ``device``) whose autocast rules apply.
+    """
     _check_pass(pass_)
-    s = _compute_element_bytes(case)
+    dispatch = dispatch or device
+    if dispatch not in ("cpu", "cuda"):
+        raise ValueError(f"unknown dispatch {dispatch!r}; expected 'cpu' or 'cuda'")
+    s = _compute_element_bytes(case, dispatch)
     L = case.num_targets * case.num_classes * s
     stored = case.logits_bytes
     R = case.num_targets
     C = case.num_classes
     weighted = case.weighting != "none"
-    w_bytes = C * s if weighted else 0
     prob = case.target_kind == "probability"
     smoothing = case.label_smoothing > 0
-    out = _output_elements(case) * s
+    nll_fp32 = bool(case.autocast_dtype) and dispatch == "cuda" and not prob
+    s_nll = 4 if nll_fp32 else s        # nll_loss's dtype
+    L_nll = case.num_targets * case.num_classes * s_nll
+    w_bytes = C * s_nll if weighted else 0
+    out = _output_elements(case) * s_nll
     k = KernelTraffic
     fwd: list[KernelTraffic] = []
     bwd: list[KernelTraffic] = []
 
-    if case.autocast_dtype:
+    if case.autocast_dtype and dispatch == "cpu":
         fwd.append(k("to(float32)", stored, L))
     if case.layout in ("noncontig", "channels_last"):
         fwd.append(k("contiguous", L, L))
@@ -139,27 +160,34 @@ def eager_kernels(case: Case, pass_: str, device: str = "cuda") -> list[KernelTr
             bwd.append(k("mul_backward(weight)", w_bytes, L))
         bwd.append(k("mul_backward(target)", (2 * L if weighted else L), L))
     else:
-        fwd.append(k("nll_loss_forward", R * s + R * TARGET_INDEX_BYTES + (R * s if weighted
-                                                                           else 0), out))
+        if nll_fp32:
+            fwd.append(k("logp.to(float32)", L, L_nll))
+        fwd.append(k("nll_loss_forward", R * s_nll + R * TARGET_INDEX_BYTES
+                     + (R * s_nll if weighted else 0), out))
         zero_fills = 2 if (device == "cpu" and len(case.shape) == 4) else 1
         bwd.append(k("nll_loss_backward", R * TARGET_INDEX_BYTES + w_bytes,
-                     zero_fills * L + R * s))
+                     zero_fills * L_nll + R * s_nll))
+        if nll_fp32:
+            bwd.append(k("grad.to(storage dtype)", L_nll, L))
+        w_smooth = C * s if weighted else 0
         if smoothing:
             if weighted:
-                fwd.append(k("mul(weight)", L + w_bytes, L))
+                fwd.append(k("mul(weight)", L + w_smooth, L))
             fwd.append(k("sum(class)", L, R * s))
             if weighted:
-                bwd.append(k("mul_backward(weight)", R * s + w_bytes, L))
+                bwd.append(k("mul_backward(weight)", R * s + w_smooth, L))
             # the two gradients summed: in place when both are dense, else out of place
             bwd.append(k("add_", 2 * L, L) if weighted else k("add", L + R * s, L))
     bwd.append(k("_log_softmax_backward_data", 2 * L, L))
-    if case.autocast_dtype:
+    if case.autocast_dtype and dispatch == "cpu":
         bwd.append(k("to(storage dtype)", L, stored))
     return fwd if pass_ == "forward" else fwd + bwd
 
 
-def eager_bytes(case: Case, pass_: str, device: str = "cuda") -> int:
-    return sum(kernel.total_bytes for kernel in eager_kernels(case, pass_, device))
+def eager_bytes(case: Case, pass_: str, device: str = "cuda", *,
+                dispatch: str | None = None) -> int:
+    return sum(kernel.total_bytes
+               for kernel in eager_kernels(case, pass_, device, dispatch=dispatch))
 
 
 def achieved_bandwidth(case: Case, pass_: str, seconds: float) -> float:

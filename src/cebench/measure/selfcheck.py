@@ -7,14 +7,16 @@ For a few cases and both passes it times one call with:
 * ``torch-timer`` — ``torch.utils.benchmark.Timer(...).blocked_autorange()`` with the
   same thread count (warm loop; each sample is the mean of a block of calls);
 * ``triton`` — ``triton.testing.do_bench`` (CUDA and triton only; 256 MB flush, events);
-* ``profiler`` — CUDA only: the sum of the CUDA kernel durations ``torch.profiler``
-  records per call, with the L2 flushed before each call as cebench does (the flush
-  kernel itself excluded).
+* ``profiler`` — CUDA only: per call, the span ``torch.profiler`` records from the
+  call's first kernel start to its last kernel end, with the L2 flushed before each
+  call as cebench does (the flush kernel itself excluded). The span, not the sum of
+  kernel durations: cebench's event pair also holds the gaps between kernels (launch
+  latency, ~1 µs each), which a sum would leave out.
 
 It prints each method's median and relative IQR and cebench's ratio to the profiler
 (CUDA) or to torch's Timer (CPU), and the measured peak copy bandwidth. Exit status 1
 when, on CUDA, cebench is off the profiler by more than ``--tolerance`` for a call whose
-kernels take 20 µs or more; the CPU has no kernel-time reference and never fails.
+kernel span is 20 µs or more; the CPU has no kernel-time reference and never fails.
 """
 
 from __future__ import annotations
@@ -98,14 +100,46 @@ def time_triton(fn: Callable) -> MethodResult | None:
     return MethodResult(median / 1e3, (q3 - q1) / median, 0, "do_bench")
 
 
+@dataclasses.dataclass(frozen=True)
+class KernelEvent:
+    """One device kernel from a profile: name and start/end in microseconds."""
+
+    name: str
+    start_us: float
+    end_us: float
+
+
+def per_call_kernel_spans(events: list[KernelEvent], flush_names: set[str],
+                          iterations: int) -> tuple[list[float], int]:
+    """(seconds from each call's first kernel start to its last kernel end, flushes seen).
+
+    ``events`` hold ``iterations`` repetitions of (flush kernel(s), the call's kernels);
+    a call is everything after one flush and before the next. A call with no kernels
+    spans 0 s.
+    """
+    first: list[float | None] = [None] * iterations
+    last: list[float | None] = [None] * iterations
+    call, flushes = -1, 0
+    for e in sorted(events, key=lambda e: e.start_us):
+        if e.name in flush_names:
+            call += 1
+            flushes += 1
+            continue
+        if 0 <= call < iterations:
+            first[call] = e.start_us if first[call] is None else min(first[call], e.start_us)
+            last[call] = e.end_us if last[call] is None else max(last[call], e.end_us)
+    spans = [0.0 if a is None else (b - a) / 1e6 for a, b in zip(first, last)]
+    return spans, flushes
+
+
 def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
-    """Sum of CUDA kernel durations per call from ``torch.profiler`` (L2 flushed between)."""
+    """Per-call kernel span from ``torch.profiler`` (L2 flushed between calls)."""
     from torch.profiler import ProfilerActivity, profile
 
     flush = timing._L2Flusher("cuda")
 
-    def kernels(prof) -> list:
-        return [e for e in prof.events()
+    def kernels(prof) -> list[KernelEvent]:
+        return [KernelEvent(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
                 if e.device_type == torch.autograd.DeviceType.CUDA
                 and not getattr(e, "is_user_annotation", False)]
 
@@ -116,22 +150,13 @@ def kernel_seconds_per_call(fn: Callable, iterations: int = 20) -> MethodResult:
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    per_call: list[float] = [0.0] * iterations
     with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
         for _ in range(iterations):
             flush()
             fn()
         torch.cuda.synchronize()
-    events = sorted(kernels(prof), key=lambda e: e.time_range.start)
-    call, excluded = -1, 0
-    for e in events:  # each call starts after its flush kernel
-        if e.name in flush_names:
-            call += 1
-            excluded += 1
-            continue
-        if 0 <= call < iterations:
-            per_call[call] += (e.time_range.end - e.time_range.start) / 1e6
-    note = "" if excluded == iterations else f"expected {iterations} flush kernels, saw {excluded}"
+    per_call, flushes = per_call_kernel_spans(kernels(prof), flush_names, iterations)
+    note = "" if flushes == iterations else f"expected {iterations} flush kernels, saw {flushes}"
     return MethodResult(timing.quantile(per_call, 0.5), timing.relative_iqr(per_call),
                         iterations, note)
 
@@ -160,8 +185,8 @@ def check_case(case: Case, pass_: str, device: str, *, budget_s: float, min_run_
 
 def judge(cebench_s: float, reference_s: float | None, device: str,
           tolerance: float) -> tuple[float | None, bool, bool]:
-    """(cebench / reference, judged?, fidelity miss?). Only CUDA calls of >= 20 µs of
-    profiler kernel time are judged."""
+    """(cebench / reference, judged?, fidelity miss?). Only CUDA calls whose profiler
+    kernel span is >= 20 µs are judged."""
     if not reference_s or reference_s <= 0:
         return None, False, False
     ratio = cebench_s / reference_s

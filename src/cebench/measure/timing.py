@@ -402,8 +402,15 @@ class _Sampler:
 
 
 def _capture_cuda_graph(fn: Callable[[], object]) -> tuple[Callable[[], None] | None, str | None]:
-    """Capture ``fn`` in a CUDA graph (after side-stream warm-up); (replay, None) or (None, why)."""
+    """Capture ``fn`` in a CUDA graph (after side-stream warm-up); (replay, None) or (None, why).
+
+    The caller's stream is current again afterwards, also when capture fails:
+    ``torch.cuda.graph.__exit__`` calls ``capture_end()`` before it restores the stream,
+    so a capture that ``capture_end()`` rejects would leave the capture stream current.
+    """
+    previous = None
     try:
+        previous = torch.cuda.current_stream()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -411,13 +418,18 @@ def _capture_cuda_graph(fn: Callable[[], object]) -> tuple[Callable[[], None] | 
                 fn()
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
+        try:
+            with torch.cuda.graph(graph):
+                fn()
+        finally:
+            torch.cuda.set_stream(previous)
         graph.replay()
         torch.cuda.synchronize()
         return graph.replay, None
     except Exception as exc:  # noqa: BLE001 - capture refuses host syncs, CPU tensors, ...
         with contextlib.suppress(Exception):
+            if previous is not None:
+                torch.cuda.set_stream(previous)
             torch.cuda.synchronize()
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 

@@ -23,7 +23,9 @@ def accuracy_relative_error(
 
     ``dtype`` 'float16'/'bfloat16': logits rounded to it and cross entropy run in it.
     'autocast_*': logits from a matmul under ``torch.autocast`` (so in that dtype), cross
-    entropy under autocast too. The reference gets the same rounded logits in float64.
+    entropy under autocast too, by ``device``'s autocast rule (CPU: the whole loss in
+    float32; CUDA: log_softmax in the low dtype, nll_loss in float32; see
+    docs/semantics.md). The reference gets the same rounded logits in float64.
     A scalar's error is |t − r|/|r|; a tensor's is ‖t − r‖₂/‖r‖₂.
     """
     if dtype not in ACCURACY_DTYPES:

@@ -104,6 +104,13 @@ rule below in float64 from these formulas, independently of torch's kernels.
 - **fp16**: the total weight under `'mean'` may be accumulated in the input dtype, so
   more than 65504 unit-weight targets can overflow it to inf and the mean to 0 (torch
   #29429, #85791); `cebench check` records the outcome per version and device.
+- **autocast** (`torch.autocast` with float16/bfloat16) follows the device's rule. On
+  the CPU the whole `cross_entropy_loss` is autocast to float32. On CUDA it is not
+  (torch 2.13 has no CUDA autocast kernel for it): `log_softmax` runs in the logits'
+  low dtype and only `nll_loss` is cast to float32, so the log-probabilities are
+  rounded to float16/bfloat16 first; probability targets stay low throughout. The
+  accuracy benchmarks (`bench_accuracy`) run on the benchmark device and show its
+  rule: results from a GPU machine the CUDA rule, from a CPU machine the CPU rule.
 
 ## Worked examples (the source article)
 
