@@ -65,6 +65,22 @@ def test_link_bar_is_injected_once_outside_the_app_root(tmp_path):
     assert 'href="cebench/index.html"' in text
 
 
+def test_link_bar_and_index_carry_the_compare_verdict_and_the_noise(tmp_path):
+    verdict = dashboard.Verdict("cpu-x", "2.13.0", "2.14.1", "inconclusive",
+                                "cpu-x: one run per side; ...", "cebench/compare-cpu-x.html",
+                                tau=0.08, min_detectable=0.35)
+    index = tmp_path / "index.html"
+    index.write_text('<html><body><div id="root"></div></body></html>')
+    dashboard.inject_link_bar(index, [verdict])
+    text = index.read_text()
+    assert "cpu-x: torch 2.13.0 → 2.14.1 inconclusive (one run per side)" in text
+    assert "run-to-run noise 8 %, detects shared changes over 35 %" in text
+    page = dashboard.write_cebench_index(tmp_path, [], [verdict], ["cpu-x: tau note"])
+    body = page.read_text()
+    assert body.index("Regression verdicts") < body.index("Run-to-run noise")
+    assert "cpu-x: tau note" in body and 'href="../cebench/compare-cpu-x.html"' in body
+
+
 def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
     (tmp_path / "precious.py").write_text("x = 1")
     with pytest.raises(InputError, match="not a dashboard"):
@@ -347,3 +363,103 @@ def test_a_graph_page_opens_on_its_chart(served, browser, shots):
         " return {top: r.top + scrollY, height: r.height, screen: innerHeight}; })()")
     assert layout["height"] > 100
     assert layout["top"] + 100 < layout["screen"], layout
+
+
+# --- asv's regression list: only lower-is-better performance series -------------------------
+
+
+def _two_commit_results(tmp_path) -> Path:
+    """The small real torch 2.13.0 run, and a copy of it as the next commit (same
+    environment) with bandwidth x4 (better), accuracy errors x3, the version record
+    changed, and Core.time_forward x2 (worse)."""
+    import json
+    import shutil
+
+    src = REPO / "tests" / "data" / "asv-results"
+    dest = tmp_path / "results"
+    machine = dest / "cpu-amd-epyc-2c"
+    machine.mkdir(parents=True)
+    shutil.copy(src / "benchmarks.json", dest / "benchmarks.json")
+    shutil.copy(src / "cpu-amd-epyc-2c" / "machine.json", machine / "machine.json")
+    first = next((src / "cpu-amd-epyc-2c").glob("2b2f6672-*.json"))
+    shutil.copy(first, machine / first.name)
+    data = json.loads(first.read_text())
+    later = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "3c1d300c"],
+                                    text=True).strip()
+    factors = {"bench_bandwidth.": 4.0, "bench_accuracy.": 3.0, "bench_environment.": 1.01,
+               "bench_loss.Core.time_forward": 2.0}
+    col = data["result_columns"].index("result")
+    for name, row in data["results"].items():
+        factor = next((f for prefix, f in factors.items() if name.startswith(prefix)), 1.0)
+        row[col] = [v * factor if isinstance(v, (int, float)) else v for v in row[col]] \
+            if isinstance(row[col], list) else row[col]
+    data["commit_hash"], data["date"] = later, data["date"] + 3_600_000
+    (machine / f"{later[:8]}-{data['env_name']}.json").write_text(json.dumps(data))
+    return dest
+
+
+def _regressions(results: Path, conf: Path, tmp_path: Path, name: str) -> set[str]:
+    import json
+
+    html = tmp_path / name
+    outcome = dashboard.publish_asv(results, html, conf, tmp_path / f"work-{name}")
+    assert (html / "regressions.json").exists(), outcome.message
+    return {r[0].split("(")[0] for r in json.loads((html / "regressions.json").read_text())["regressions"]}
+
+
+def test_asv_regression_list_leaves_out_up_is_good_and_non_performance_series(tmp_path):
+    import json
+
+    from cebench import asvconf
+
+    results = _two_commit_results(tmp_path)
+    listed = _regressions(results, REPO / "asv.conf.json", tmp_path, "html")
+    assert "bench_loss.Core.time_forward" in listed  # twice as slow: listed
+    assert not any(n.startswith(("bench_bandwidth.", "bench_accuracy.", "bench_environment."))
+                   for n in listed), listed
+    # the same results without the setting: asv lists the bandwidth increase as a regression
+    conf = asvconf.load(REPO / "asv.conf.json")
+    conf.pop("regressions_first_commits")
+    plain = tmp_path / "plain" / "asv.conf.json"
+    plain.parent.mkdir()
+    plain.write_text(json.dumps(conf))
+    (plain.parent / "benchmarks").symlink_to(REPO / "benchmarks")
+    unfiltered = _regressions(results, asvconf.write_relocated(plain, tmp_path / "plain.json",
+                                                               repo=REPO), tmp_path, "plain")
+    assert any(n.startswith("bench_bandwidth.") for n in unfiltered), unfiltered
+
+
+@pytest.mark.slow
+def test_one_regression_verdict_on_every_page(served, site, browser, shots):
+    """The front page's box, the cebench index and each compare page show the verdict and
+    the regression count of the same `cebench compare` report; asv's regression list
+    holds no series where higher is better and no record that is not performance."""
+    import json
+
+    html, _ = site
+    reports = sorted((html / "cebench").glob("compare-*.json"))
+    assert reports, "no compare report"
+    front = browser.load(served + "index.html", ready_js=APP_READY, screenshot=shots / "front-verdict.png")
+    assert_clean(front, served)
+    box = browser.evaluate("document.querySelector('#cebench-links').innerText")
+    index = browser.load(served + "cebench/index.html", screenshot=shots / "index-verdict.png")
+    for path in reports:
+        report = json.loads(path.read_text())
+        machine = report["machines"][0]["machine"]
+        words = dashboard.VERDICT_WORDS[report["outcome"]]
+        assert f"{machine}: torch" in box and words in box, box
+        assert words in index.text and machine in index.text
+        page = browser.load(served + f"cebench/{path.stem}.html",
+                            screenshot=shots / f"{path.stem}-verdict.png")
+        n = report["counts"]["regression"]
+        assert f"Regressions ({n})" in page.text
+        assert f"{len(report['comparisons'])} compared: {n} worse" in page.text
+    feed = json.loads((html / "regressions.json").read_text())["regressions"]
+    names = [entry[0] for entry in feed]
+    assert not [n for n in names if n.startswith(("bench_bandwidth.", "bench_environment.",
+                                                  "bench_accuracy."))], names
+    view = browser.load(served + "index.html#view=regressions", ready_js=APP_READY,
+                        screenshot=shots / "asv-regressions.png")
+    assert_clean(view, served)
+    if not feed:  # asv's list is empty: its page must not show a count of its own
+        assert "0 total" in view.text or "No regressions feed" in view.text, view.text[:500]

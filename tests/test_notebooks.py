@@ -258,3 +258,17 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_notebooks_command_names_the_result_files_it_will_skip(tmp_path):
+    import shutil
+
+    from cebench.commands import notebooks as command
+
+    results = tmp_path / "results"
+    shutil.copytree(Path(__file__).parent / "data" / "asv-results", results)
+    bad = results / "cpu-amd-epyc-2c" / "deadbeef-broken.json"
+    bad.write_text('{"truncated')
+    assert command.unreadable_results(results) == [bad]
+    bad.unlink()
+    assert command.unreadable_results(results) == []

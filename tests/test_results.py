@@ -255,3 +255,23 @@ def test_parameters_are_named_in_labels(df):
     assert set(df[df["short_name"] == "Environment.track_torch_version"]["params"]) == {""}
     assert results.param_label({"family": "small", "label_smoothing": 0.1}) == \
         "family=small, smoothing=0.1"
+
+
+def test_replicate_runs_load_as_separate_runs_in_cebench_and_asv(data_copy):
+    """A second run of one environment and commit, kept as '<asv name>-r2.json': cebench
+    sees two runs (the ``file`` column), and asv's own loader reads both files."""
+    from asv.results import iter_results_for_machine
+
+    first = next((data_copy / MACHINE).glob("2b2f6672-*.json"))
+    target = results.replicate_name(data_copy / MACHINE, first.name)
+    assert target.name == f"{first.stem}-r2.json"
+    shutil.copy(first, target)
+    assert results.replicate_name(data_copy / MACHINE, first.name).name == f"{first.stem}-r3.json"
+    df = results.load(data_copy)
+    table = results.runs(df)
+    assert len(table) == 3 and target.name in set(table["file"])  # file names only
+    assert not any("/" in f for f in table["file"])
+    loaded = list(iter_results_for_machine(str(data_copy), MACHINE))
+    assert len(loaded) == 3
+    # the notebooks' view: the newest commit both versions share (here each version's own)
+    assert set(results.latest_runs(df)["file"]) == set(df["file"])

@@ -6,13 +6,15 @@ from pathlib import Path
 
 NAME = "alert"
 HELP = ("CI regression gate: compare the newest run with the previous torch "
-        "version and the previous results; markdown summary; exit 1 on a regression")
+        "version and the previous results; markdown summary; exit 1 on a regression, "
+        "3 when inconclusive")
 DESCRIPTION = (
     "For each machine (or --machine): the newest torch version at --commit "
     "(default: the newest commit) against the previous torch version at that "
     "commit and against its own previous results, with `cebench compare`. "
     "Appends the reports to --summary (e.g. $GITHUB_STEP_SUMMARY). Exit 0: no "
-    "regression; 1: a regression; 2: bad input or a compare that failed.")
+    "regression; 1: a regression; 2: bad input (an unreadable results file, named) or a "
+    "compare that failed; 3: inconclusive (one run per side: no noise to test against).")
 
 
 def add_arguments(parser) -> None:

@@ -7,14 +7,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
+from cebench.errors import EXIT_FINDING, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 
 NAME = "compare"
 HELP = "compare two runs (torch versions or commits) for regressions"
 DESCRIPTION = (
-    "Compare asv results of two runs on the same machine(s): a baseline and "
-    "a candidate, each chosen by torch version, commit or environment. Exit status 0: "
-    "no regression; 1: a regression; 2: bad input.")
+    "Compare asv results of two sets of runs on the same machine(s): a baseline and a "
+    "candidate, each chosen by torch version, commit or environment; every run a spec "
+    "matches (replicate results files '<asv name>-r2.json' ...) is one of that side's "
+    "replicates, and their spread is the noise a change is tested against. Exit status "
+    "0: no regression; 1: a regression; 2: bad input; 3: inconclusive (one run per side).")
 
 
 def add_arguments(parser) -> None:
@@ -27,12 +29,9 @@ def add_arguments(parser) -> None:
                         help="only benchmarks whose 'name(params)' matches")
     parser.add_argument("--threshold", type=float, default=0.05,
                         help="smallest relative change that counts (default 0.05 = 5%%)")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level after Benjamini-Hochberg (default 0.05)")
-    parser.add_argument("--noise-sigmas", type=float, default=None,
-                        help="changes within this many robust SDs of the comparison's "
-                        "run-to-run spread are 'noisy' (default: Bonferroni over the "
-                        "benchmarks, at least 3; 0 disables)")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help="family-wise significance level (Bonferroni over the "
+                        "benchmarks; default 0.01)")
     parser.add_argument("--markdown", metavar="FILE", help="write a Markdown summary here")
     parser.add_argument("--json", metavar="FILE", help="write every comparison as JSON here")
     parser.add_argument("--limit", type=int, default=40,
@@ -58,13 +57,17 @@ def run(args) -> int:
     from cebench.results import compare
 
     baseline, candidate = compare.Spec.parse(args.baseline), compare.Spec.parse(args.candidate)
-    compare.check_settings(args.threshold, args.alpha, args.noise_sigmas)
+    compare.check_settings(args.threshold, args.alpha)
     compare.bench_pattern(args.bench)  # a bad pattern fails before the (slow) load
-    df = compare.select_results(load_results(args.results_dir, NAME), args.machine, args.bench)
-    table = compare.compare_specs(df, baseline, candidate, threshold=args.threshold,
-                                  alpha=args.alpha, noise_sigmas=args.noise_sigmas)
+    everything = load_results(args.results_dir, NAME)
+    df = compare.select_results(everything, args.machine, args.bench)
+    table, notes = compare.compare_specs(df, baseline, candidate, threshold=args.threshold,
+                                         alpha=args.alpha,
+                                         everything=compare.select_results(everything,
+                                                                           args.machine))
     machines = sorted(set(table["machine"]))
-    title = compare.headline(table, baseline, candidate, machines, args.threshold, args.alpha)
+    title = compare.headline(table, baseline, candidate, machines, args.threshold, args.alpha,
+                             notes)
     rows = compare.display_rows(table)
     print(title)
     print(compare.format_table([r for r in rows if r["verdict"] != "unchanged"] or rows,
@@ -74,7 +77,8 @@ def run(args) -> int:
     if args.json:
         settings = {"baseline": baseline.text, "candidate": candidate.text,
                     "threshold": args.threshold, "alpha": args.alpha,
-                    "noise_sigmas": args.noise_sigmas, "machines": machines}
+                    "machines": machines}
         Path(args.json).write_text(
             json.dumps(compare.to_json(table, title, settings), indent=1), encoding="utf-8")
-    return EXIT_FINDING if compare.counts(table)["regression"] else EXIT_OK
+    return {"regression": EXIT_FINDING, "inconclusive": EXIT_INCONCLUSIVE}.get(
+        compare.outcome(table), EXIT_OK)

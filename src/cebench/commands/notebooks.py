@@ -56,6 +56,10 @@ def run(args) -> int:
 
     from nbclient.exceptions import CellExecutionError
 
+    skipped = unreadable_results(results_dir)
+    if skipped:
+        print(f"cebench notebooks: skipped {len(skipped)} unreadable result file(s): "
+              + ", ".join(sorted(p.name for p in skipped)))
     try:
         notebooks.run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout,
                           log=print)
@@ -68,3 +72,19 @@ def run(args) -> int:
         print(f"cebench notebooks: a notebook failed: {last}", file=sys.stderr)
         return EXIT_FINDING
     return EXIT_OK
+
+
+def unreadable_results(results_dir: Path) -> list[Path]:
+    """The results files the notebooks will skip (they load the folder the same way)."""
+    import warnings
+
+    from cebench.results import load
+
+    skipped: list[Path] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            load.load(results_dir, skipped=skipped)
+        except load.ResultsError:
+            pass  # nothing readable: the notebooks say so themselves
+    return skipped

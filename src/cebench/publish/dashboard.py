@@ -25,6 +25,7 @@ from __future__ import annotations
 import html as html_escape
 import importlib.util
 import json
+import math
 import os
 import shutil
 import signal
@@ -168,20 +169,26 @@ def _version_key(version: str) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("+")[0].split("."))
 
 
-def runs_by_machine(results_dir: Path) -> dict[str, list[Run]]:
-    """machine name -> its runs (one per torch version x commit x environment), oldest
-    torch first, then oldest commit (read with cebench.results.load, which also knows the
-    torch version that ``--python=same`` runs recorded themselves)."""
+def runs_by_machine(results_dir: Path, skipped: list[Path] | None = None) -> dict[str, list[Run]]:
+    """machine name -> its runs, one per torch version x commit (replicate results files
+    of that version and commit together), oldest torch first, then oldest commit (read
+    with cebench.results.load, which also knows the torch version that ``--python=same``
+    runs recorded themselves). Unreadable files are appended to ``skipped``."""
+    import warnings
+
     from cebench.results import load as results
 
-    df = results.load(results_dir)
-    df = df[["machine", "torch_version", "env_name", "commit", "date"]].dropna(
-        subset=["torch_version", "commit"]).drop_duplicates()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each skipped file is reported through `skipped`
+        df = results.load(results_dir, skipped=skipped)
+    df = df[["machine", "torch_version", "env_name", "commit", "date", "file"]].dropna(
+        subset=["torch_version", "commit"])
     found: dict[str, list[Run]] = {}
-    for row in df.itertuples(index=False):
-        found.setdefault(str(row.machine), []).append(
-            Run(str(row.torch_version), str(row.commit), str(row.env_name), _epoch_s(row.date)))
-    return {m: sorted(set(r), key=lambda run: (_version_key(run.torch), run.date, run.commit, run.env))
+    for (machine, torch, commit), rows in df.groupby(["machine", "torch_version", "commit"]):
+        found.setdefault(str(machine), []).append(
+            Run(str(torch), str(commit), str(rows["env_name"].iloc[0]),
+                max(_epoch_s(d) for d in rows["date"]), int(rows["file"].nunique())))
+    return {m: sorted(r, key=lambda run: (_version_key(run.torch), run.date, run.commit))
             for m, r in found.items()}
 
 
@@ -195,20 +202,23 @@ def _epoch_s(date) -> float:
 
 @dataclass(frozen=True)
 class Run:
-    """One asv run on a machine, as a `cebench compare` spec can name it."""
+    """The runs of one torch version at one commit on a machine (``runs`` replicate
+    results files), as a `cebench compare` spec names them."""
 
     torch: str
     commit: str
     env: str
     date: float = 0.0
+    runs: int = 1
 
     @property
     def spec(self) -> str:
-        return f"torch={self.torch},commit={self.commit},env={self.env}"
+        return f"torch={self.torch},commit={self.commit[:12]}"
 
     @property
     def label(self) -> str:
-        return f"torch {self.torch} @ {self.commit[:8]}"
+        return (f"torch {self.torch} @ {self.commit[:8]}"
+                + (f" ({self.runs} runs)" if self.runs > 1 else ""))
 
 
 def latest_per_torch(runs: list[Run], commit: str | None = None) -> dict[str, Run]:
@@ -339,39 +349,117 @@ def render_check(report: dict) -> str:
 # --- the compare and check parts ------------------------------------------------------
 
 
-def build_compare(results_dir: Path, out_dir: Path, root: Path) -> PartOutcome:
-    """`cebench compare` between the two newest torch versions of each machine (each
-    version's newest run), rendered to html/cebench/compare-<machine>.html."""
+def skipped_note(skipped: list[Path]) -> str:
+    """'; skipped N unreadable result file(s): a.json, b.json' (or '')."""
+    if not skipped:
+        return ""
+    return (f"; skipped {len(skipped)} unreadable result file(s): "
+            + ", ".join(sorted(p.name for p in skipped)))
+
+
+@dataclass
+class Verdict:
+    """What `cebench compare` said for one machine's two newest torch versions."""
+
+    machine: str
+    baseline: str
+    candidate: str
+    outcome: str  # 'regression', 'inconclusive', 'ok'
+    summary: str  # the per-machine sentence of the headline
+    page: str
+    tau: float | None = None  # run-to-run noise of whole runs (sd, log), when measured
+    min_detectable: float | None = None  # smallest shared change the comparison detects
+
+    @property
+    def noise_words(self) -> str:
+        if self.tau is None:
+            return "run-to-run noise not measured"
+        text = f"run-to-run noise {self.tau * 100:.0f} %"
+        if self.min_detectable is not None:
+            from cebench.results.compare import percent_words
+
+            text += f", detects shared changes over {percent_words(self.min_detectable)}"
+        return text
+
+
+def build_compare(results_dir: Path, out_dir: Path, root: Path,
+                  verdicts: list[Verdict] | None = None) -> PartOutcome:
+    """`cebench compare` between the two newest torch versions of each machine (at the
+    newest commit both have, every replicate run there), rendered to
+    html/cebench/compare-<machine>.html; each machine's verdict appended to ``verdicts``."""
+    skipped: list[Path] = []
     try:
-        machines = runs_by_machine(results_dir)
+        machines = runs_by_machine(results_dir, skipped)
     except Exception as exc:  # noqa: BLE001 -- ResultsError, or a loader defect: one line
         reason = missing_dependency(exc) if isinstance(exc, ModuleNotFoundError) else None
         return PartOutcome("compare", False, f"cannot load {results_dir}: {reason or exc}")
     pairs = {}
     for machine, runs in machines.items():
-        latest = list(latest_per_torch(runs).values())
-        if len(latest) >= 2:
-            pairs[machine] = (latest[-2], latest[-1])
+        versions = list(latest_per_torch(runs))
+        if len(versions) >= 2:
+            pairs[machine] = (versions[-2], versions[-1])
     if not pairs:
-        return PartOutcome("compare", False, f"no machine in {results_dir} has results for two torch versions")
-    links, failures, regressed = [], [], []
+        return PartOutcome("compare", False, f"no machine in {results_dir} has results for "
+                           f"two torch versions{skipped_note(skipped)}")
+    links, failures, states = [], [], {}
     for machine, (baseline, candidate) in sorted(pairs.items()):
-        md = out_dir / f"compare-{machine}.md"
-        code, last = run_compare(results_dir, machine, baseline, candidate, md,
-                                 out_dir / f"compare-{machine}.json", root)
-        if code not in (0, 1) or not md.exists():
+        md, js = out_dir / f"compare-{machine}.md", out_dir / f"compare-{machine}.json"
+        code, last = _run(_cebench("compare", str(results_dir.resolve()), "--baseline",
+                                   f"torch={baseline}", "--candidate", f"torch={candidate}",
+                                   "--machine", machine, "--markdown", str(md), "--json",
+                                   str(js)), cwd=root)
+        if code not in (0, 1, 3) or not md.exists() or not js.exists():
             failures.append(f"{machine}: cebench compare exited {code}: {last}")
             continue
-        if code == 1:
-            regressed.append(machine)
-        title = f"{baseline.label} → {candidate.label} on {machine}"
+        report = json.loads(js.read_text())
+        state = report["outcome"]
+        states[machine] = state
+        title = f"torch {baseline} → torch {candidate} on {machine}"
         page = out_dir / f"compare-{machine}.html"
         page.write_text(html_page(title, markdown_to_html(md.read_text())))
-        links.append((title + (" (regressions)" if code == 1 else ""), f"cebench/{page.name}"))
+        lines = report["summary"].splitlines()
+        if verdicts is not None:
+            suite = (report.get("machines") or [{}])[0]
+            verdicts.append(Verdict(machine, baseline, candidate, state,
+                                    lines[1] if len(lines) > 1 else lines[0],
+                                    f"cebench/{page.name}", suite.get("tau"),
+                                    suite.get("min_detectable")))
+        links.append((f"{title}: {VERDICT_WORDS[state]}", f"cebench/{page.name}"))
     if failures:
-        return PartOutcome("compare", False, "; ".join(failures), links)
-    note = f"; regressions on {', '.join(regressed)}" if regressed else ""
-    return PartOutcome("compare", True, f"{len(links)} machine(s) compared{note}", links)
+        return PartOutcome("compare", False, "; ".join(failures) + skipped_note(skipped), links)
+    told = ", ".join(f"{m} {VERDICT_WORDS[s]}" for m, s in states.items())
+    return PartOutcome("compare", True, f"{len(links)} machine(s) compared ({told})"
+                       + skipped_note(skipped), links)
+
+
+VERDICT_WORDS = {"regression": "regression", "inconclusive": "inconclusive (one run per side)",
+                 "ok": "no regression"}
+
+
+def noise_notes(results_dir: Path) -> list[str]:
+    """One sentence per machine with replicate runs: its measured run-to-run noise (tau)
+    and the smallest shared change one, three and six runs per side can detect."""
+    import warnings
+
+    from cebench.results import compare, load as results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = results.load(results_dir)
+    notes = []
+    for machine in sorted(set(df["machine"])):
+        noise = compare.replicate_noise(df, machine)
+        if noise is None:
+            notes.append(f"{machine}: no replicate runs, run-to-run noise not measured: read "
+                         "its comparisons as inconclusive.")
+            continue
+        mds = {k: math.expm1(noise.min_detectable(k, k, 0.01)) for k in (1, 3, 6)}
+        notes.append(f"{machine}: whole runs of one version differ by {noise.tau * 100:.1f} % "
+                     f"(sd, tau, from {noise.source}); the smallest shared change a comparison "
+                     f"can detect is {compare.percent_words(mds[1])} with one run per side, "
+                     f"{compare.percent_words(mds[3])} with 3 and "
+                     f"{compare.percent_words(mds[6])} with 6.")
+    return notes
 
 
 def build_check(out_dir: Path, root: Path) -> PartOutcome:
@@ -396,9 +484,24 @@ def build_check(out_dir: Path, root: Path) -> PartOutcome:
 # --- the front pages -------------------------------------------------------------------
 
 
-def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome]) -> Path:
-    """html/cebench/index.html: every page the parts made, and which parts failed."""
+def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome],
+                        verdicts: list[Verdict] = (), notes: list[str] = ()) -> Path:
+    """html/cebench/index.html: the regression verdicts of `cebench compare` and each
+    machine's measured noise first, then every page the parts made, and which failed."""
     items = []
+    if verdicts:
+        rows = "".join(f'<li><strong>{html_escape.escape(VERDICT_WORDS[v.outcome])}</strong>: '
+                       f'<a href="../{html_escape.escape(v.page)}">torch {html_escape.escape(v.baseline)}'
+                       f' → {html_escape.escape(v.candidate)} on {html_escape.escape(v.machine)}</a>. '
+                       f"{html_escape.escape(v.summary)}</li>" for v in verdicts)
+        items.append(f'<h2 id="verdicts">Regression verdicts (cebench compare)</h2><ul>{rows}</ul>'
+                     "<p>These are the only regression verdicts of this site: asv's own "
+                     "regression list leaves out series where higher is better (bandwidth, "
+                     "fraction of peak) and records that are not performance (versions, "
+                     "device counts, accuracy).</p>")
+    if notes:
+        items.append('<h2 id="noise">Run-to-run noise</h2><ul>'
+                     + "".join(f"<li>{html_escape.escape(n)}</li>" for n in notes) + "</ul>")
     for outcome in outcomes:
         links = "".join(f'<li><a href="../{html_escape.escape(path)}">{html_escape.escape(title)}</a></li>'
                         for title, path in outcome.links)
@@ -417,22 +520,41 @@ def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome]) -> Path:
     return page
 
 
-_LINK_BAR = (LINK_BAR_MARKER + '<div id="cebench-links" style="position:fixed;right:12px;bottom:12px;'
-             "z-index:2147483647;background:#0b5cad;border-radius:6px;padding:6px 12px;"
-             'font:600 14px system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.3)">'
-             '<a href="cebench/index.html" style="color:#fff;text-decoration:none">'
-             "cebench analysis &rarr;</a></div>")
+def link_bar(verdicts: list[Verdict] = ()) -> str:
+    """The fixed box on the front page: each machine's compare verdict, and a link on."""
+    told = " · ".join(f"{v.machine}: torch {v.baseline} → {v.candidate} "
+                      f"{VERDICT_WORDS[v.outcome]} ({v.noise_words})" for v in verdicts)
+    text = (html_escape.escape(told) + " &middot; " if told else "") + "cebench analysis &rarr;"
+    return (LINK_BAR_MARKER + '<div id="cebench-links" style="position:fixed;right:12px;'
+            "bottom:12px;z-index:2147483647;background:#0b5cad;border-radius:6px;"
+            "padding:6px 12px;max-width:60vw;font:600 14px system-ui,sans-serif;"
+            'box-shadow:0 2px 6px rgba(0,0,0,.3)"><a href="cebench/index.html" '
+            f'style="color:#fff;text-decoration:none">{text}</a></div>')
 
 
-def inject_link_bar(index_html: Path) -> None:
-    """Adds a fixed "cebench analysis" link to the front page (outside the UI's #root,
-    so the single-page app's rendering leaves it alone). Idempotent."""
+#: The asv UI's Compare view counts benchmarks beyond a factor as "regressed" /
+#: "improved", without a noise test and with every series lower-is-better: a count that
+#: would contradict `cebench compare`. This inline script hides those two counts (the
+#: fixed box gives the verdict on every view).
+_HIDE_FACTOR_COUNTS = (
+    "<script>(function(){var re=/^\\d+ (regressed|improved)$/;"
+    "function hide(){document.querySelectorAll('#root .chip').forEach(function(c){"
+    "if(re.test(c.textContent.trim())){c.style.display='none';}});}"
+    "new MutationObserver(hide).observe(document.documentElement,{childList:true,"
+    "subtree:true,characterData:true});hide();})();</script>")
+
+
+def inject_link_bar(index_html: Path, verdicts: list[Verdict] = ()) -> None:
+    """Adds a fixed "cebench analysis" link, with the compare verdicts, to the front page
+    (outside the UI's #root, so the single-page app's rendering leaves it alone).
+    Idempotent."""
     text = index_html.read_text()
     if LINK_BAR_MARKER in text:
         return
     if "</body>" not in text:
         raise ValueError(f"{index_html} has no </body>")
-    index_html.write_text(text.replace("</body>", _LINK_BAR + "\n</body>", 1))
+    index_html.write_text(text.replace("</body>", link_bar(verdicts) + _HIDE_FACTOR_COUNTS
+                                       + "\n</body>", 1))
 
 
 CHIP_STYLE_MARKER = "<!-- cebench chip style -->"
@@ -502,12 +624,12 @@ def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple
                 notebook_dir: Path | None) -> list[PartOutcome]:
     root = conf_path.resolve().parent
     out_dir = html_dir / "cebench"
-    outcomes = []
+    outcomes, verdicts = [], []
     with tempfile.TemporaryDirectory(prefix="cebench-dashboard-") as tmp:
         steps = {
             "asv": lambda: publish_asv(results_dir, html_dir, conf_path, Path(tmp)),
             "analysis": lambda: build_analysis(results_dir, html_dir, root, notebook_dir),
-            "compare": lambda: build_compare(results_dir, out_dir, root),
+            "compare": lambda: build_compare(results_dir, out_dir, root, verdicts),
             "check": lambda: build_check(out_dir, root),
         }
         for name in parts:  # asv first: `asv publish` empties html_dir
@@ -516,10 +638,14 @@ def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple
                 outcomes.append(steps[name]())
             except Exception as exc:  # noqa: BLE001 -- one part's bug must not stop the others
                 outcomes.append(PartOutcome(name, False, f"{type(exc).__name__}: {exc}"))
-    write_cebench_index(html_dir, outcomes)
+    try:
+        notes = noise_notes(results_dir) if "compare" in parts else []
+    except Exception:  # noqa: BLE001 -- unreadable results: the compare part says so
+        notes = []
+    write_cebench_index(html_dir, outcomes, verdicts, notes)
     index = html_dir / "index.html"
     if index.exists():
-        inject_link_bar(index)
+        inject_link_bar(index, verdicts)
         inject_chip_style(index)
     else:  # asv failed: still give the site a front page that leads to the rest
         shutil.copy2(out_dir / "index.html", index)
@@ -540,23 +666,44 @@ class AlertReport:
     status: int = 0
 
 
+#: Exit statuses of `cebench compare`, most serious first (what `cebench alert` returns).
+_STATUS_RANK = (2, 1, 3, 0)
+
+
+def worst_status(a: int, b: int) -> int:
+    """The more serious of two statuses: bad input, then regression, then inconclusive."""
+    rank = {code: i for i, code in enumerate(_STATUS_RANK)}
+    return min(a, b, key=lambda c: rank.get(c, 0))
+
+
 def alert_report(results: Path, machine: str | None = None,
                  commit: str | None = None) -> AlertReport:
     """For each machine: the newest torch at ``commit`` against the previous torch version
-    and against its own previous results, with `cebench compare` (status 0, 1 or 2)."""
+    and against its own previous results, with `cebench compare` (status 0, 1, 2 or 3).
+
+    An unreadable results file of a checked machine is bad input (InputError naming it):
+    a gate that skipped the newest run would pass without looking at it."""
+    skipped: list[Path] = []
     try:
-        machines = runs_by_machine(results)
+        machines = runs_by_machine(results, skipped)
     except ModuleNotFoundError as exc:
         raise (missing_dependency(exc) or exc) from None
     except Exception as exc:  # noqa: BLE001 -- reported in one line
         raise InputError(f"cannot load {results}: {exc}") from None
     if machine:
-        if machine not in machines:
+        if machine not in machines and not any(p.parent.name == machine for p in skipped):
             raise InputError(f"no results for machine {machine!r} in {results}; "
                              f"available: {', '.join(sorted(machines)) or 'none'}")
+    unreadable = [p for p in skipped if machine is None or p.parent.name == machine]
+    if unreadable:
+        raise InputError(f"unreadable results file(s), not checked: "
+                         f"{', '.join(str(p) for p in sorted(unreadable))}")
+    if machine:
         machines = {machine: machines[machine]}
     report = AlertReport()
     sections = []
+    words = {0: "no regression", 1: "**REGRESSION**",
+             3: "inconclusive: one run per side, see the minimum detectable shift"}
     with tempfile.TemporaryDirectory(prefix="cebench-alert-") as tmp:
         for name, runs in sorted(machines.items()):
             pairs = alert_pairs(runs, commit)
@@ -567,13 +714,14 @@ def alert_report(results: Path, machine: str | None = None,
             for i, (what, baseline, candidate) in enumerate(pairs):
                 md = Path(tmp) / f"{name}-{i}.md"
                 code, last = run_compare(results, name, baseline, candidate, md, None, Path.cwd())
-                verdict = {0: "no regression", 1: "**REGRESSION**"}.get(code, f"compare failed (exit {code})")
+                ok = code in words
+                verdict = words.get(code, f"compare failed (exit {code})")
                 report.lines.append(
                     f"cebench alert: {name}: {what}: {baseline.label} -> {candidate.label}: "
-                    f"{verdict.strip('*')}" + ("" if code in (0, 1) else f": {last}"))
-                body = md.read_text() if md.exists() and code in (0, 1) else f"`{last}`\n"
+                    f"{verdict.strip('*')}" + ("" if ok else f": {last}"))
+                body = md.read_text() if md.exists() and ok else f"`{last}`\n"
                 sections.append(f"## {name}: {what} ({verdict})\n\n"
                                 f"{baseline.label} → {candidate.label}\n\n{body}\n")
-                report.status = max(report.status, code if code in (0, 1) else 2)
+                report.status = worst_status(report.status, code if ok else 2)
     report.markdown = "# cebench regression check\n\n" + "\n".join(sections)
     return report

@@ -119,17 +119,19 @@ def execute(path: Path, results_dir: Path, out_dir: Path, timeout_s: int = 600):
     return nb
 
 
-def to_offline_html(nb) -> str:
-    """The notebook as a self-contained HTML page: no script or stylesheet from the web.
+def to_offline_html(nb, local_paths: dict[str, str] | None = None) -> str:
+    """The notebook as a self-contained HTML page for readers: outputs only (no code
+    cells), no script or stylesheet from the web, no local paths.
 
     nbconvert's 'lab' template links require.js and MathJax from CDNs; this uses the
     'basic' template (inline styles only) wrapped in a minimal page, and refuses to
-    return a page that still references an external resource.
+    return a page that still references an external resource. ``local_paths``: each
+    key (a folder of this machine) is replaced by its value wherever it appears.
     """
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    exporter = HTMLExporter(template_name="basic", exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.mathjax_url = ""
     exporter.require_js_url = ""
     body, _ = exporter.from_notebook_node(nb)
@@ -137,6 +139,10 @@ def to_offline_html(nb) -> str:
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{title}</title><style>{_STYLE}</style></head>\n"
             f"<body><main>{body}</main></body></html>\n")
+    for path, shown in sorted((local_paths or {}).items(), key=lambda kv: -len(kv[0])):
+        if path:
+            page = page.replace(path.rstrip("/") + "/", shown).replace(path.rstrip("/"),
+                                                                        shown.rstrip("/") or ".")
     found = EXTERNAL_RESOURCE.search(page)
     if found:
         raise RuntimeError(f"HTML would load an external resource: {found.group(0)[:120]}")
@@ -164,6 +170,13 @@ img { max-width: 100%; }
 """
 
 
+def reader_paths(results_dir: Path, out_dir: Path) -> dict[str, str]:
+    """Local folders -> what a reader of the published page sees instead."""
+    paths = {str(Path(results_dir).resolve()): "results/", str(Path(out_dir).resolve()): "",
+             str(DEFAULT_NOTEBOOK_DIR.parent): "", str(Path.home()): "~/"}
+    return {k: v for k, v in paths.items() if k not in ("/", "")}
+
+
 def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEBOOK_DIR,
             timeout_s: int = 600, log=None) -> list[Path]:
     """Execute every notebook; write ``<name>.html`` (and its figures) to ``out_dir``."""
@@ -173,7 +186,8 @@ def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEB
         start = time.perf_counter()
         nb = execute(path, results_dir, out_dir, timeout_s)
         html_path = out_dir / f"{path.stem}.html"
-        html_path.write_text(to_offline_html(nb), encoding="utf-8")
+        html_path.write_text(to_offline_html(nb, reader_paths(results_dir, out_dir)),
+                             encoding="utf-8")
         written.append(html_path)
         if log is not None:
             log(f"cebench notebooks: {path.name} -> {html_path} "

@@ -24,8 +24,8 @@ import pandas as pd  # noqa: E402
 from cebench import asvconf  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
-VERDICT_COLOURS = {"regression": "#c0392b", "improvement": "#27ae60", "unchanged": "#7f8c8d",
-                   "untested": "#e67e22", "noisy": "#8e44ad", "missing": "#bdc3c7"}
+VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#8e44ad",
+                   "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#bdc3c7"}
 
 
 def _project_path(relative: str) -> Path:
@@ -96,11 +96,30 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_xscale("log")
     ax.set_yticks(y, [_label(r) for r in top.itertuples()], fontsize=7)
-    ax.set_xlabel("candidate / baseline (log; bars: conservative 99 % interval)")
+    ax.set_xlabel("candidate / baseline (log; 1 = no change; bars: interval at the "
+                  "family-wise level; none with one run per side)")
     ax.set_title(title or "Largest changes")
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v)
                for v, c in VERDICT_COLOURS.items() if v in set(top["verdict"])]
     ax.legend(handles=handles, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def run_shifts(shifts: pd.DataFrame, title: str = ""):
+    """Each replicate run's shift (median residual of its timings, in %), in run order:
+    the run-to-run noise a shared change must exceed."""
+    if shifts.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    labels = [f"{v} @ {str(c)[:8]}" for v, c in zip(shifts["torch_version"], shifts["commit"])]
+    pct = np.expm1(shifts["shift"].to_numpy()) * 100
+    ax.bar(np.arange(len(pct)), pct, color=["#c0392b" if p > 0 else "#2c7fb8" for p in pct])
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(pct)), [f"{i + 1}" for i in range(len(pct))], fontsize=7)
+    ax.set_xlabel("replicate run, in the order recorded (" + ", ".join(sorted(set(labels))) + ")")
+    ax.set_ylabel("run shift (% slower than its group)")
+    ax.set_title(title or "Run shifts")
     fig.tight_layout()
     return fig
 

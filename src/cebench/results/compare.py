@@ -2,36 +2,39 @@
 
     cebench compare results --baseline torch=2.13.0 --candidate torch=2.14.1
 
-asv compares commits within one environment; this compares any two runs on one
-machine: torch versions, commits, or environments. For every benchmark x parameters
-measured on both sides it reports the ratio candidate/baseline and whether the change
-is significant:
+asv compares commits within one environment; this compares any two sets of runs on one
+machine: torch versions, commits, or environments. Each side takes **every run** that
+matches its spec (a run is one asv results file; replicate runs of one version sit side
+by side as ``<asv name>-r2.json``, ``-r3`` ...): run-to-run noise is measured from those
+replicates, never from the other benchmarks of the same comparison.
 
-* raw samples on both sides (``time_`` with ``--record-samples``), enough that the
-  test can reach ``alpha``: two-sided Mann-Whitney U; the p-values of all such tests
-  are adjusted for multiple comparisons (Benjamini-Hochberg,
-  ``scipy.stats.false_discovery_control``) and compared with ``alpha``;
-* else the 99 % confidence intervals asv stores: significant when they do not overlap
-  (pessimistic, as ``asv compare`` does);
-* else (``track_`` values without samples or intervals) no test is possible: a change
-  beyond the threshold is reported as 'untested', never as a regression.
+The rule, per machine. For benchmark b and run r, y = log(value), signed so that larger
+is worse (:data:`WORSE_WHEN`).
 
-Both tests take the samples of one run as independent, which they are not on a shared
-machine: load drifts between runs (measured here: identical code on the 2-core CPU
-machine under load gave ratios from 0.06 to 4.4 between two runs). So each comparison
-also estimates its **run-to-run noise floor** from the spread of the log ratios of all
-its tested benchmarks (a robust scale: the median absolute deviation around the
-median, which a uniform shift of every benchmark does not inflate) and a change
-smaller than ``noise_sigmas`` times that scale (by default a Bonferroni-corrected
-normal quantile over the benchmarks compared, at least 3) is 'noisy', not a regression.
-When the spread itself exceeds the threshold, a shift shared by all benchmarks is not
-trusted either (the whole machine may have been slower during one run): changes are
-then measured from the median ratio, not from 1. With
-clean data the floor is far below the threshold and changes nothing.
+* Within each side, residuals from the side's mean. The **run shift** of run r is the
+  median residual of its ``time_`` benchmarks (the whole machine running faster or slower
+  during that run); tau^2 pools the run shifts of both sides.
+* Per-benchmark noise v_b pools the residuals left after removing the run shift (for
+  units a slower machine shifts: :data:`SHIFTED_UNITS`), shrunk towards the other
+  benchmarks of the same unit (empirical Bayes, as limma does for gene-wise variances).
+* Per benchmark: delta_b = difference of the side means; t = delta_b /
+  sqrt((v_b + tau^2) (1/k_A + 1/k_B)) (tau^2 only for shifted units), Welch-Satterthwaite
+  degrees of freedom, Bonferroni over the benchmarks at ``alpha``; a **regression** is
+  significant and more than ``threshold`` worse. The centre is always 0. A second test,
+  of the benchmark's change beyond the suite's median change D against v_b alone (the
+  shared part is tested on its own, below), finds slowed benchmarks that the tau term
+  would hide when the per-benchmark noise is small against tau; it flags regressions
+  only, and needs the benchmark's own change beyond the threshold too.
+* **Suite-wide**: D = median delta over the ``time_`` benchmarks, tested against tau. A
+  significant D beyond the threshold is a **shared regression** x e^D; the benchmarks
+  that carry it are listed (verdict 'shared').
+* Deterministic metrics (unit 'instructions') are compared by threshold alone.
+* One run on each side: no noise can be measured, so the verdict is **inconclusive**
+  (exit 3). The report gives the median shift D and the smallest shared shift that the
+  comparison could have detected, from the noise that replicate runs on the same
+  machine measured, when there are any.
 
-Whether up or down is worse comes from the unit (:data:`WORSE_WHEN`). A regression is
-a change for the worse by more than ``threshold``, significant, and above the noise
-floor. Exit status: 0 nothing regressed, 1 something regressed, 2 bad input.
+Exit status: 0 nothing regressed, 1 a regression, 2 bad input, 3 inconclusive.
 """
 
 from __future__ import annotations
@@ -39,13 +42,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cebench.results import load as results_mod
 from cebench.errors import InputError
+from cebench.results import load as results_mod
 
 #: unit -> +1 when a larger value is worse, -1 when a smaller one is; other units
 #: (versions, device counts, throttle flags) are not compared.
@@ -54,19 +56,24 @@ WORSE_WHEN = {
     "bytes": +1,
     "relative error": +1,
     "ratio": +1,
+    "instructions": +1,
     "bytes/s": -1,
     "fraction": -1,
 }
 
+#: Units whose values move with the whole machine's speed during a run: the run shift
+#: (tau) applies to them. Self-normalised units (the paired weighted/unweighted
+#: 'ratio'), memory and accuracy do not move with it.
+SHIFTED_UNITS = frozenset({"seconds", "bytes/s", "fraction"})
+#: Units measured without run-to-run noise: compared by threshold alone.
+DETERMINISTIC_UNITS = frozenset({"instructions"})
+#: Default threshold of the deterministic units (relative change).
+DETERMINISTIC_THRESHOLD = 0.01
+
 SPEC_KEYS = ("torch", "commit", "env")
 
 #: Verdicts, worst first (the order of the tables).
-VERDICTS = ("regression", "untested", "noisy", "improvement", "unchanged", "missing")
-
-#: Fewest tested benchmarks from which a noise floor is estimated (else none is applied).
-MIN_FOR_NOISE_FLOOR = 8
-#: 1.4826 x MAD estimates the standard deviation of normally distributed values.
-MAD_TO_SD = 1.4826
+VERDICTS = ("regression", "shared", "inconclusive", "improvement", "unchanged", "missing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +103,7 @@ class Spec:
         return cls(text=text, **fields)
 
     def select(self, df: pd.DataFrame, role: str) -> pd.DataFrame:
-        """The rows this spec names; a one-line InputError listing what exists otherwise."""
+        """Every run this spec names (all replicates); a one-line InputError otherwise."""
         mask = pd.Series(True, index=df.index)
         if self.torch is not None:
             mask &= df["torch_version"].astype(str) == self.torch
@@ -118,12 +125,6 @@ class Spec:
         selected = df[mask]
         if selected.empty:
             raise InputError(f"{role} {self.text!r}: no results match all of it")
-        runs = selected[["env_name", "commit"]].drop_duplicates()
-        counts = selected.groupby(["machine", "benchmark", "params"]).size()
-        if (counts > 1).any():
-            names = "; ".join(f"{e} @ {str(c)[:8]}" for e, c in runs.itertuples(index=False))
-            raise InputError(f"{role} {self.text!r} matches {len(runs)} runs ({names}): "
-                             "narrow it with commit= or env=")
         return selected
 
 
@@ -134,6 +135,33 @@ def _listing(df: pd.DataFrame, column: str, short: bool = False) -> str:
     return ", ".join(values) if values else "(none recorded)"
 
 
+def _commit_dates(rows: pd.DataFrame) -> dict[str, pd.Timestamp]:
+    return rows.groupby("commit")["date"].max().to_dict()
+
+
+def choose_commits(base: pd.DataFrame, cand: pd.DataFrame, baseline: Spec,
+                   candidate: Spec) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """When a side's spec names no commit and its runs span several commits, keep one:
+    the newest commit both sides have, else that side's newest. Returns the two sides
+    and one note per narrowing (for the report)."""
+    notes = []
+    common = set(base["commit"]) & set(cand["commit"])
+    for role, spec, rows in (("baseline", baseline, base), ("candidate", candidate, cand)):
+        if spec.commit is not None or rows["commit"].nunique() <= 1:
+            continue
+        dates = _commit_dates(rows)
+        pool = {c: d for c, d in dates.items() if c in common} or dates
+        chosen = max(pool, key=lambda c: (pool[c], c))
+        why = "the newest commit both sides have" if chosen in common else "its newest commit"
+        notes.append(f"{role} {spec.text}: runs at {len(dates)} commits; taking "
+                     f"{str(chosen)[:8]} ({why}; name another with commit=)")
+        if role == "baseline":
+            base = rows[rows["commit"] == chosen]
+        else:
+            cand = rows[rows["commit"] == chosen]
+    return base, cand, notes
+
+
 # --- statistics (pure) ------------------------------------------------------------------
 
 
@@ -141,152 +169,371 @@ def worse_when(unit) -> int:
     return WORSE_WHEN.get(str(unit).strip().lower(), 0) if unit else 0
 
 
-def min_mannwhitney_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value Mann-Whitney U can give for these sample sizes."""
-    if n_a == 0 or n_b == 0:
-        return 1.0
-    # 2 / C(n_a + n_b, n_a), in logs: the binomial overflows a float past ~1000 samples
-    log_comb = math.lgamma(n_a + n_b + 1) - math.lgamma(n_a + 1) - math.lgamma(n_b + 1)
-    return min(1.0, 2.0 * math.exp(-log_comb))
+def _trigamma_inverse(y: float) -> float:
+    from scipy.optimize import brentq
+    from scipy.special import polygamma
+
+    return float(brentq(lambda x: float(polygamma(1, x)) - y, 1e-8, 1e8))
 
 
-def mannwhitney_p(a, b) -> float:
-    from scipy.stats import mannwhitneyu
+def shrink_variances(variances, dfs) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Empirical-Bayes shrinkage of per-benchmark variances towards their common prior
+    (Smyth 2004, limma's ``squeezeVar``): each variance v with d degrees of freedom
+    becomes (d0 s0^2 + d v) / (d0 + d) with d0 + d degrees of freedom, where d0 and s0^2
+    are fitted to the spread of log variances of the whole group.
 
-    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    Returns ``(posterior variances, posterior dfs, s0^2, d0)``; ``d0`` is inf when the
+    variances scatter no more than sampling alone explains (all take the prior)."""
+    from scipy.special import digamma, polygamma
+
+    v = np.asarray(variances, dtype=float)
+    d = np.asarray(dfs, dtype=float)
+    fit = (v > 0) & (d > 0) & np.isfinite(v)
+    if fit.sum() < 3:
+        return v, d, math.nan, 0.0
+    e = np.log(v[fit]) - digamma(d[fit] / 2) + np.log(d[fit] / 2)
+    emean = float(e.mean())
+    evar = float(e.var(ddof=1) - np.mean(polygamma(1, d[fit] / 2)))
+    if evar > 0:
+        d0 = 2 * _trigamma_inverse(evar)
+        s0 = math.exp(emean + digamma(d0 / 2) - math.log(d0 / 2))
+    else:
+        d0, s0 = math.inf, math.exp(emean)
+    if math.isinf(d0):
+        return np.full_like(v, s0), np.full_like(d, math.inf), s0, d0
+    return (d0 * s0 + d * np.nan_to_num(v)) / (d0 + d), d0 + d, s0, d0
 
 
-def intervals_overlap(a_low, a_high, b_low, b_high) -> bool:
-    return not (a_high < b_low or b_high < a_low)
+def satterthwaite(parts) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of variance parts ``(var, df)``."""
+    total = sum(v for v, _ in parts)
+    denom = sum(v * v / df for v, df in parts if v > 0 and df > 0 and math.isfinite(df))
+    if total <= 0:
+        return math.inf
+    return total * total / denom if denom > 0 else math.inf
 
 
-def adjust_bh(p_values) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (NaN kept as NaN)."""
-    from scipy.stats import false_discovery_control
+def t_sf2(t: float, df: float) -> float:
+    """Two-sided p-value of t with df degrees of freedom (normal when df is inf)."""
+    from scipy import stats
 
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    finite = ~np.isnan(p)
-    if finite.any():
-        out[finite] = false_discovery_control(p[finite], method="bh")
-    return out
+    if not math.isfinite(t):
+        return 0.0
+    if df <= 0 or math.isnan(df):
+        return math.nan
+    return float(2 * (stats.norm.sf(abs(t)) if math.isinf(df) else stats.t.sf(abs(t), df)))
+
+
+def t_quantile(q: float, df: float) -> float:
+    from scipy import stats
+
+    if df <= 0 or math.isnan(df):
+        return math.nan
+    return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """Run-to-run noise of whole runs: tau (sd of the run shift, log), its df, the runs."""
+
+    tau: float
+    df: float
+    runs: int
+    source: str
+
+    def min_detectable(self, k_base: int, k_cand: int, alpha: float,
+                       spread: float = 0.0) -> float:
+        """Smallest |D| (log) a comparison of k_base vs k_cand runs calls significant."""
+        se = math.sqrt(self.tau ** 2 * (1 / k_base + 1 / k_cand) + spread)
+        return t_quantile(1 - alpha / 2, self.df) * se
+
+
+def _matrix(rows: pd.DataFrame) -> pd.DataFrame:
+    """Runs (files) x benchmark keys, y = log(value) signed worse-is-larger."""
+    y = np.log(rows["value"].where(rows["value"] > 0)) * rows["direction"]
+    return (rows.assign(y=y).pivot_table(index="file", columns="key", values="y",
+                                         aggfunc="mean", dropna=False))
+
+
+def run_shifts(matrix: pd.DataFrame, time_keys) -> pd.Series:
+    """The median residual (from the side mean) of each run's ``time_`` benchmarks."""
+    cols = [k for k in matrix.columns if k in time_keys]
+    if not cols or len(matrix) < 1:
+        return pd.Series(0.0, index=matrix.index)
+    resid = matrix[cols] - matrix[cols].mean()
+    return resid.median(axis=1, skipna=True).fillna(0.0)
+
+
+def pooled_tau(shift_sets: list[pd.Series]) -> tuple[float, float]:
+    """tau (sd of run shifts, centred per side) and its degrees of freedom."""
+    ss, df = 0.0, 0
+    for shifts in shift_sets:
+        if len(shifts) >= 2:
+            ss += float(((shifts - shifts.mean()) ** 2).sum())
+            df += len(shifts) - 1
+    return (math.sqrt(ss / df), float(df)) if df else (math.nan, 0.0)
+
+
+def replicate_shifts(df: pd.DataFrame, machine: str) -> pd.DataFrame:
+    """The run shift (log) of every replicate run in ``df`` on ``machine``: runs of one
+    environment (torch version) at one commit, in groups of >= 2. Columns: torch_version,
+    commit, env_name, file, date, shift."""
+    rows = _prepare(df[df["machine"] == machine])
+    parts = []
+    if rows.empty:
+        return pd.DataFrame(columns=["torch_version", "commit", "env_name", "file", "date",
+                                     "shift"])
+    time_keys = set(rows.loc[rows["kind"] == "time", "key"])
+    for (version, commit, env), g in rows.groupby(["torch_version", "commit", "env_name"],
+                                                  dropna=False):
+        if g["file"].nunique() < 2:
+            continue
+        shifts = run_shifts(_matrix(g), time_keys)
+        dates = g.groupby("file")["date"].max()
+        parts.append(pd.DataFrame({"torch_version": version, "commit": commit,
+                                   "env_name": env, "file": shifts.index,
+                                   "date": dates.reindex(shifts.index).to_numpy(),
+                                   "shift": shifts.to_numpy()}))
+    if not parts:
+        return replicate_shifts(df.iloc[:0], machine)
+    out = pd.concat(parts, ignore_index=True)
+    order = out["file"].map(replicate_number)
+    return out.assign(_order=order).sort_values(["date", "_order"], ignore_index=True).drop(
+        columns="_order")
+
+
+def replicate_number(path) -> int:
+    """k of a replicate results file '<asv name>-r<k>.json' (1 for asv's own name)."""
+    match = re.search(r"-r(\d+)\.json$", str(path))
+    return int(match.group(1)) if match else 1
+
+
+def replicate_noise(df: pd.DataFrame, machine: str) -> Noise | None:
+    """tau measured from the replicate runs in ``df`` on ``machine`` (see
+    :func:`replicate_shifts`). None when there are none."""
+    shifts = replicate_shifts(df, machine)
+    if shifts.empty:
+        return None
+    groups = [g for _, g in shifts.groupby(["torch_version", "commit", "env_name"])]
+    tau, dof = pooled_tau([g["shift"] for g in groups])
+    if not dof:
+        return None
+    per_version = shifts.groupby(["torch_version", "commit"], sort=False).size()
+    labels = [f"{n} runs of torch {v} at {str(c)[:8]}" for (v, c), n in per_version.items()]
+    return Noise(tau, dof, len(shifts), "; ".join(labels))
+
+
+def _prepare(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows that can be compared: a unit with a direction, status ok, a key per benchmark."""
+    if rows.empty:
+        return rows.assign(direction=[], key=[])
+    direction = rows["unit"].map(worse_when)
+    rows = rows.assign(direction=direction, key=rows["benchmark"] + "(" + rows["params"] + ")")
+    return rows[(rows["direction"] != 0) & (rows["status"] == "ok")]
 
 
 # --- the comparison ---------------------------------------------------------------------
 
 
-def auto_sigmas(n_tests: int, alpha: float = 0.05) -> float:
-    """How many robust SDs a change must exceed: Bonferroni over ``n_tests``, at least 3."""
-    from scipy.stats import norm
-
-    return max(3.0, float(norm.ppf(1 - alpha / (2 * max(n_tests, 1)))))
-
-
-def noise_floor(log_ratios, sigmas: float | None = None, alpha: float = 0.05,
-                threshold: float = 0.05) -> tuple[float, float]:
-    """``sigmas`` x the robust spread of log ratios (0 if too few to estimate).
-
-    The spread is 1.4826 x the median absolute deviation around the lower median: a
-    change shared by every benchmark (or by most) shifts the median, not the spread.
-    ``sigmas=None``: :func:`auto_sigmas` (3 for a dozen benchmarks, 3.5 for a hundred).
-
-    Returns ``(floor, centre)``: a change counts when ``|log ratio - centre| > floor``.
-    The centre is 0 when the spread is under ``log(1 + threshold)`` (clean data: a shift
-    shared by all benchmarks is real), else the median log ratio (noisy data: a shared
-    shift is as likely the machine's load changing between the two runs).
-    """
-    z = np.asarray(log_ratios, dtype=float)
-    z = z[np.isfinite(z)]
-    if z.size < MIN_FOR_NOISE_FLOOR:
-        return 0.0, 0.0
-    if sigmas is None:
-        sigmas = auto_sigmas(z.size, alpha)
-    median = np.sort(z)[(z.size - 1) // 2]
-    spread = MAD_TO_SD * float(np.median(np.abs(z - median)))
-    centre = 0.0 if spread < math.log1p(threshold) else float(median)
-    return float(sigmas * spread), centre
-
-
-def pair(baseline: pd.DataFrame, candidate: pd.DataFrame) -> pd.DataFrame:
-    """Rows of both sides joined on machine x benchmark x parameters (suffix _base/_cand)."""
-    keys = ["machine", "benchmark", "pass", "params"]
-    keep = ["short_name", "unit", "status", "value", "ci_99_low", "ci_99_high", "samples",
-            "n_samples", "torch_version", "commit", "env_name"]
-    params = results_mod.param_columns(baseline)
-    left = baseline[keys + params + keep]
-    right = candidate[keys + keep]
-    return left.merge(right, on=keys, suffixes=("_base", "_cand"))
-
-
 def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
-                   threshold: float = 0.05, alpha: float = 0.05,
-                   noise_sigmas: float | None = None) -> pd.DataFrame:
-    """One row per benchmark x parameters on both sides, with ratio, test and verdict.
+                   threshold: float = 0.05, alpha: float = 0.01,
+                   reference: dict[str, Noise] | None = None,
+                   relative: bool = True) -> pd.DataFrame:
+    """One row per machine x benchmark x parameters present on either side.
 
-    Columns added: ratio (candidate/baseline value), ratio_low/high (from the 99 %
-    intervals, conservative), worse_by (the change in the worse direction: +0.10 = 10 %
-    worse, negative = better), test ('mannwhitneyu', 'ci99-overlap' or 'none'), p_value,
-    p_adjusted (BH over the Mann-Whitney tests), significant, noise_floor (per machine,
-    a |log ratio|; see :func:`noise_floor`), verdict (:data:`VERDICTS`).
+    Columns: machine, benchmark, short_name_base, params, unit_base, kind, k_base, k_cand
+    (runs with a value), value_base / value_cand (geometric means over the runs), ratio
+    (candidate / baseline), ratio_low / ratio_high (its 1 - alpha interval), worse_by
+    (+0.10 = 10 % worse), noise_sd (per-benchmark run-to-run sd, log), t, df, p_value,
+    p_adjusted (Bonferroni), p_relative (the change beyond the suite's, Bonferroni),
+    test ('welch-t', 'threshold' or 'none'), verdict; and per
+    machine: tau, tau_df, tau_source, shared_change (e^D - 1 in the worse direction),
+    shared_low / shared_high, shared_p, shared_verdict, min_detectable (the smallest
+    shared change the comparison calls significant, relative), k_runs_base / _cand.
+
+    ``reference``: machine -> :class:`Noise` measured elsewhere (replicate runs on the
+    same machine), used for the minimum detectable shift when a side has one run.
+    ``relative=False`` leaves out the test of each benchmark's change beyond the suite's
+    (docs/measurement.md compares the two on the A/A series).
     """
-    rows = pair(baseline, candidate)
-    rows = rows.assign(direction=rows["unit_base"].map(worse_when))
-    rows = rows[rows["direction"] != 0]
-    rows = rows[~((rows["status_base"] != "ok") & (rows["status_cand"] != "ok"))]
-    if rows.empty:
-        return rows.assign(**{c: [] for c in ("ratio", "verdict")})
-    rows = rows.copy()
-    base, cand = rows["value_base"], rows["value_cand"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rows["ratio"] = np.where((base == 0) & (cand == 0), 1.0, cand / base)
-        rows["ratio_low"] = rows["ci_99_low_cand"] / rows["ci_99_high_base"]
-        rows["ratio_high"] = rows["ci_99_high_cand"] / rows["ci_99_low_base"]
-    rows["worse_by"] = (rows["ratio"] - 1.0) * rows["direction"]
-    tests = [_test(r, alpha) for r in rows.itertuples(index=False)]
-    rows["test"] = [t for t, _, _ in tests]
-    rows["p_value"] = [p for _, p, _ in tests]
-    rows["p_adjusted"] = adjust_bh(rows["p_value"])
-    ci_significant = pd.Series([s for _, _, s in tests], index=rows.index)
-    rows["significant"] = np.where(rows["test"] == "mannwhitneyu",
-                                   rows["p_adjusted"] < alpha, ci_significant)
-    log_ratio = np.log(rows["ratio"].where(rows["ratio"] > 0))
-    tested = rows["test"] != "none"
-    rows["noise_floor"], rows["noise_centre"] = 0.0, 0.0
-    for machine, idx in rows.groupby("machine").groups.items():
-        rows.loc[idx, ["noise_floor", "noise_centre"]] = noise_floor(
-            log_ratio[idx][tested[idx]], noise_sigmas, alpha, threshold)
-    rows["above_noise"] = (log_ratio - rows["noise_centre"]).abs() > rows["noise_floor"]
-    rows["verdict"] = [_verdict(r, threshold) for r in rows.itertuples(index=False)]
+    parts = []
+    machines = sorted(set(baseline["machine"]) | set(candidate["machine"]))
+    for machine in machines:
+        parts.append(_compare_machine(baseline[baseline["machine"] == machine],
+                                      candidate[candidate["machine"] == machine], machine,
+                                      threshold, alpha, (reference or {}).get(machine),
+                                      relative))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if table.empty:
+        return pd.DataFrame(columns=["machine", "benchmark", "params", "ratio", "worse_by",
+                                     "verdict"])
     order = {v: i for i, v in enumerate(VERDICTS)}
-    rows = rows.sort_values(["verdict", "worse_by"], key=lambda s: s.map(order)
-                            if s.name == "verdict" else -s.fillna(-np.inf))
-    return rows.reset_index(drop=True)
+    table = table.sort_values(["verdict", "worse_by"], key=lambda s: s.map(order)
+                              if s.name == "verdict" else -s.fillna(-np.inf))
+    return table.reset_index(drop=True)
 
 
-def _test(row, alpha: float) -> tuple[str, float, bool]:
-    a, b = row.samples_base, row.samples_cand
-    if row.status_base != "ok" or row.status_cand != "ok":
-        return "none", math.nan, False
-    if a and b and min_mannwhitney_p(len(a), len(b)) < alpha:
-        return "mannwhitneyu", mannwhitney_p(a, b), False
-    bounds = (row.ci_99_low_base, row.ci_99_high_base, row.ci_99_low_cand, row.ci_99_high_cand)
-    if all(np.isfinite(x) for x in bounds):
-        return "ci99-overlap", math.nan, not intervals_overlap(*bounds)
-    return "none", math.nan, False
+def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference, relative):
+    info_cols = ["benchmark", "short_name", "pass", "params", "unit", "kind"]
+    params = [c for c in results_mod.param_columns(base_rows) if c in base_rows.columns]
+    every = pd.concat([base_rows, cand_rows])
+    every = every.assign(key=every["benchmark"] + "(" + every["params"] + ")")
+    every = every[(every["unit"].map(worse_when) != 0) & (every["status"] == "ok")]
+    info = every.drop_duplicates("key").set_index("key")[
+        [c for c in info_cols + params if c in every.columns]]
+    base, cand = _prepare(base_rows), _prepare(cand_rows)
+    mat_a, mat_b = _matrix(base), _matrix(cand)
+    time_keys = set(every.loc[every["kind"] == "time", "key"])
+    shifts_a, shifts_b = run_shifts(mat_a, time_keys), run_shifts(mat_b, time_keys)
+    k_runs_a, k_runs_b = base["file"].nunique(), cand["file"].nunique()
+    tau, tau_df = pooled_tau([shifts_a, shifts_b])
+    noise = Noise(tau, tau_df, k_runs_a + k_runs_b, "these runs") if tau_df else reference
 
+    keys = list(info.index)
+    units = info["unit"].astype(str).str.strip().str.lower()
+    shifted = units.isin(SHIFTED_UNITS)
+    # per-benchmark residuals after the run shift, pooled over both sides
+    ss = pd.Series(0.0, index=keys)
+    dof = pd.Series(0.0, index=keys)
+    k_a = pd.Series(0, index=keys)
+    k_b = pd.Series(0, index=keys)
+    mean_a = pd.Series(np.nan, index=keys)
+    mean_b = pd.Series(np.nan, index=keys)
+    for mat, shifts, k, mean in ((mat_a, shifts_a, k_a, mean_a), (mat_b, shifts_b, k_b, mean_b)):
+        if mat.empty:
+            continue
+        mat = mat.reindex(columns=keys)
+        adjusted = mat.sub(np.outer(shifts.reindex(mat.index).fillna(0.0), shifted.to_numpy()),
+                           axis=None) if len(mat) else mat
+        adjusted = pd.DataFrame(adjusted, index=mat.index, columns=keys)
+        counts = mat.notna().sum()
+        k[:] = counts.to_numpy()
+        mean[:] = mat.mean().to_numpy()
+        resid = adjusted - adjusted.mean()
+        ss[:] += (resid ** 2).sum().to_numpy()
+        dof[:] += (counts - 1).clip(lower=0).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_v = (ss / dof).where(dof > 0)
+    post_v = raw_v.copy()
+    post_df = dof.astype(float).copy()
+    for unit in units.unique():  # shrink within each unit
+        idx = units.index[units == unit]
+        v, d, _, _ = shrink_variances(raw_v[idx].to_numpy(), dof[idx].to_numpy())
+        post_v[idx], post_df[idx] = v, d
 
-def _verdict(row, threshold: float) -> str:
-    if row.status_base != "ok" or row.status_cand != "ok":
-        return "missing"
-    if not np.isfinite(row.worse_by) or abs(row.worse_by) <= threshold:
+    delta = mean_b - mean_a
+    conclusive = bool(tau_df) or (k_runs_a >= 2 or k_runs_b >= 2)
+    rows = []
+    for key in keys:
+        unit, kind = units[key], info.at[key, "kind"]
+        kb, kc = int(k_a[key]), int(k_b[key])
+        row = dict(machine=machine, key=key, k_base=kb, k_cand=kc, delta=delta[key],
+                   noise_sd=math.sqrt(post_v[key]) if np.isfinite(post_v[key]) else math.nan,
+                   t=math.nan, df=math.nan, p_value=math.nan, se=math.nan, test="none")
+        if kb and kc and np.isfinite(delta[key]) and unit in DETERMINISTIC_UNITS:
+            row["test"] = "threshold"
+        elif kb and kc and np.isfinite(delta[key]) and conclusive:
+            inv = 1 / kb + 1 / kc
+            var_parts = [(post_v[key] * inv if np.isfinite(post_v[key]) else 0.0, post_df[key])]
+            if shifted[key] and tau_df:
+                var_parts.append((tau * tau * inv, tau_df))
+            var = sum(v for v, _ in var_parts)
+            if np.isfinite(post_v[key]) or (shifted[key] and tau_df):
+                row["se"] = math.sqrt(var)
+                row["df"] = satterthwaite(var_parts)
+                row["t"] = (math.inf if delta[key] else 0.0) if var == 0 else delta[key] / row["se"]
+                row["p_value"] = t_sf2(row["t"], row["df"])
+                row["test"] = "welch-t"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    tested = table["test"] == "welch-t"
+    m = int(tested.sum())
+    table["p_adjusted"] = (table["p_value"] * max(m, 1)).clip(upper=1.0).where(tested)
+    table["significant"] = tested & (table["p_adjusted"] < alpha)
+    q = [t_quantile(1 - alpha / 2, d) if np.isfinite(s) else math.nan
+         for s, d in zip(table["se"], table["df"])]
+    half = np.asarray(q, dtype=float) * table["se"].to_numpy()
+    table["worse_by"] = np.expm1(table["delta"])
+
+    # the suite-wide shift: median delta over time_ benchmarks, tested against tau
+    is_time = table["key"].isin(time_keys) & np.isfinite(table["delta"])
+    deltas = table.loc[is_time, "delta"]
+    D = float(deltas.median()) if len(deltas) else math.nan
+    spread = 0.0
+    if is_time.any():
+        inv = (1 / table.loc[is_time, "k_base"].clip(lower=1)
+               + 1 / table.loc[is_time, "k_cand"].clip(lower=1))
+        v = pd.Series(post_v[table.loc[is_time, "key"]].to_numpy(), index=inv.index)
+        spread = float(math.pi / 2 * np.nanmean(v * inv) / len(deltas)) if v.notna().any() else 0.0
+    shared_p = shared_low = shared_high = mds = math.nan
+    if noise is not None and np.isfinite(D) and np.isfinite(noise.tau):
+        mds = noise.min_detectable(max(k_runs_a, 1), max(k_runs_b, 1), alpha, spread)
+        if tau_df:
+            se_d = math.sqrt(tau * tau * (1 / k_runs_a + 1 / k_runs_b) + spread)
+            shared_p = t_sf2(D / se_d if se_d else math.copysign(math.inf, D), tau_df)
+            shared_low, shared_high = D - mds, D + mds
+    log_thr = math.log1p(threshold)
+    # each benchmark's own change beyond the suite's: (delta_b - D) against v_b alone
+    rel_p = []
+    for r in table.itertuples(index=False):
+        v = post_v.get(r.key, math.nan)
+        if not (relative and r.test == "welch-t" and np.isfinite(D) and np.isfinite(v)
+                and r.key in time_keys):
+            rel_p.append(math.nan)
+            continue
+        se = math.sqrt(v * (1 / r.k_base + 1 / r.k_cand))
+        diff = r.delta - D
+        rel_p.append(t_sf2((math.inf if diff else 0.0) if se == 0 else diff / se,
+                           post_df[r.key]))
+    table["p_relative"] = np.minimum(np.asarray(rel_p, dtype=float) * max(m, 1), 1.0)
+    table["significant_relative"] = table["p_relative"] < alpha
+    if not np.isfinite(shared_p):
+        shared_verdict = "inconclusive" if np.isfinite(D) and not tau_df else "none"
+    elif shared_p < alpha and D > log_thr:
+        shared_verdict = "regression"
+    elif shared_p < alpha and D < -log_thr:
+        shared_verdict = "improvement"
+    else:
+        shared_verdict = "unchanged"
+
+    def verdict(r) -> str:
+        if not (r.k_base and r.k_cand) or not np.isfinite(r.delta):
+            return "missing"
+        if r.test == "threshold":
+            thr = math.log1p(DETERMINISTIC_THRESHOLD)
+            return ("regression" if r.delta > thr else "improvement" if r.delta < -thr
+                    else "unchanged")
+        beyond = abs(r.delta) > log_thr
+        if r.test == "none":
+            return "inconclusive" if beyond else "unchanged"
+        if r.significant and beyond:
+            return "regression" if r.delta > 0 else "improvement"
+        own = r.delta - D if np.isfinite(D) else 0.0
+        if r.significant_relative and r.delta > log_thr and own > log_thr:
+            return "regression"
+        if (shared_verdict == "regression" and r.key in time_keys
+                and r.delta > max(log_thr, D / 2)):
+            return "shared"
         return "unchanged"
-    if row.test == "none":
-        return "untested"
-    if not row.significant:
-        return "unchanged"
-    if not row.above_noise:
-        return "noisy"
-    return "regression" if row.worse_by > 0 else "improvement"
+
+    table["verdict"] = [verdict(r) for r in table.itertuples(index=False)]
+    info = info.rename(columns={"short_name": "short_name_base", "unit": "unit_base"})
+    table = table.join(info, on="key")
+    sign = table["unit_base"].map(worse_when).astype(float)
+    table["value_base"] = np.exp(mean_a.reindex(table["key"]).to_numpy() * sign)
+    table["value_cand"] = np.exp(mean_b.reindex(table["key"]).to_numpy() * sign)
+    table["ratio"] = np.exp(table["delta"] * sign)
+    low, high = np.exp((table["delta"] - half) * sign), np.exp((table["delta"] + half) * sign)
+    table["ratio_low"], table["ratio_high"] = np.minimum(low, high), np.maximum(low, high)
+    table = table.assign(
+        tau=noise.tau if noise else math.nan, tau_df=noise.df if noise else 0.0,
+        tau_source=noise.source if noise else "", tau_runs=noise.runs if noise else 0,
+        k_runs_base=k_runs_a, k_runs_cand=k_runs_b, shared_change=math.expm1(D),
+        shared_low=math.expm1(shared_low), shared_high=math.expm1(shared_high),
+        shared_p=shared_p, shared_verdict=shared_verdict,
+        min_detectable=math.expm1(max(mds, log_thr)) if np.isfinite(mds) else math.nan,
+        shared_carriers=int((table["verdict"] == "shared").sum()))
+    return table
 
 
 def counts(table: pd.DataFrame) -> dict[str, int]:
@@ -294,20 +541,71 @@ def counts(table: pd.DataFrame) -> dict[str, int]:
     return {v: int(found.get(v, 0)) for v in VERDICTS}
 
 
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """The suite-wide result of one machine (a row of :func:`suites`)."""
+
+    machine: str
+    k_base: int
+    k_cand: int
+    shared_change: float
+    shared_low: float
+    shared_high: float
+    shared_p: float
+    shared_verdict: str
+    min_detectable: float
+    tau: float
+    tau_df: float
+    tau_source: str
+    regressions: int
+    carriers: int
+
+
+def suites(table: pd.DataFrame) -> list[Suite]:
+    out = []
+    if table.empty or "shared_verdict" not in table:
+        return out
+    for machine, rows in table.groupby("machine", sort=True):
+        r = rows.iloc[0]
+        out.append(Suite(machine, int(r.k_runs_base), int(r.k_runs_cand), r.shared_change,
+                         r.shared_low, r.shared_high, r.shared_p, r.shared_verdict,
+                         r.min_detectable, r.tau, r.tau_df, r.tau_source,
+                         int((rows["verdict"] == "regression").sum()),
+                         int((rows["verdict"] == "shared").sum())))
+    return out
+
+
+def outcome(table: pd.DataFrame) -> str:
+    """'regression', 'inconclusive' or 'ok': what the exit status says."""
+    n = counts(table)
+    every = suites(table)
+    if n["regression"] or any(s.shared_verdict == "regression" for s in every):
+        return "regression"
+    if any(s.shared_verdict == "inconclusive" for s in every) or (
+            n["inconclusive"] and not any(s.k_base + s.k_cand > 2 for s in every)):
+        return "inconclusive"
+    return "ok"
+
+
 def compare_versions(df: pd.DataFrame, *, threshold: float = 0.05,
-                     alpha: float = 0.05) -> pd.DataFrame:
-    """Every newer torch version against the oldest, per machine (the newest run of each).
+                     alpha: float = 0.01) -> pd.DataFrame:
+    """Every newer torch version against the oldest, per machine, at the newest commit
+    both have (all replicate runs there).
 
     The frames of :func:`compare_frames`, concatenated, with ``baseline_version`` and
     ``candidate_version`` columns; empty when no machine has two torch versions.
     """
     parts = []
-    for machine, rows in results_mod.latest_runs(df).groupby("machine"):
+    for machine, rows in df.groupby("machine"):
         versions = results_mod.torch_versions(rows)
+        reference = replicate_noise(rows, machine)
         for version in versions[1:]:
-            table = compare_frames(rows[rows["torch_version"] == versions[0]],
-                                   rows[rows["torch_version"] == version],
-                                   threshold=threshold, alpha=alpha)
+            a = Spec(f"torch={versions[0]}", torch=versions[0])
+            b = Spec(f"torch={version}", torch=version)
+            base, cand, _ = choose_commits(a.select(rows, "baseline"), b.select(rows, "candidate"),
+                                           a, b)
+            table = compare_frames(base, cand, threshold=threshold, alpha=alpha,
+                                   reference={machine: reference} if reference else None)
             parts.append(table.assign(baseline_version=versions[0], candidate_version=version))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["machine", "benchmark", "params", "ratio", "verdict", "baseline_version",
@@ -334,18 +632,25 @@ def _fmt_value(x, unit) -> str:
     return f"{x:.4g}"
 
 
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%" if x is not None and np.isfinite(x) else "n/a"
+
+
 def _fmt_change(row) -> str:
     if not np.isfinite(row.ratio):
         return "n/a"
-    return f"{(row.ratio - 1) * 100:+.1f}%"
+    text = _pct(row.ratio - 1)
+    if np.isfinite(row.ratio_low) and np.isfinite(row.ratio_high):
+        text += f" [{_pct(row.ratio_low - 1)}, {_pct(row.ratio_high - 1)}]"
+    return text
 
 
-def _fmt_p(row) -> str:
-    if row.test == "mannwhitneyu":
+def _fmt_test(row) -> str:
+    if row.test == "welch-t":
         return f"p={row.p_adjusted:.2g}"
-    if row.test == "ci99-overlap":
-        return "CI apart" if row.significant else "CI overlap"
-    return "no stats"
+    if row.test == "threshold":
+        return "deterministic: threshold only"
+    return "no replicates"
 
 
 def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
@@ -353,12 +658,13 @@ def display_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     for r in table.itertuples(index=False):
         out.append({
             "verdict": r.verdict,
-            "benchmark": r.short_name_base,
-            "params": r.params,
+            "benchmark": str(r.short_name_base),
+            "params": str(r.params),
+            "runs": f"{r.k_base}/{r.k_cand}",
             "baseline": _fmt_value(r.value_base, r.unit_base),
             "candidate": _fmt_value(r.value_cand, r.unit_base),
             "change": _fmt_change(r),
-            "test": _fmt_p(r),
+            "test": _fmt_test(r),
         })
     return out
 
@@ -377,21 +683,75 @@ def format_table(rows: list[dict[str, str]], limit: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _times(change: float) -> str:
+    return f"x{1 + change:.2f}"
+
+
+def percent_words(change: float) -> str:
+    """A relative change for a sentence: '40 %', or 'x12' beyond +900 %."""
+    if not np.isfinite(change):
+        return "an unknown amount"
+    return f"{change * 100:.0f} %" if change < 9 else f"x{1 + change:.0f}"
+
+
+def suite_sentence(s: Suite, threshold: float) -> str:
+    """One machine's suite-wide result in plain words."""
+    runs = f"{s.k_base} baseline run(s), {s.k_cand} candidate run(s)"
+    if np.isfinite(s.shared_change):
+        word = "slower" if s.shared_change > 0 else "faster"
+        shift = (f"overall the candidate is {abs(s.shared_change) * 100:.1f} % {word} "
+                 "(median over its timings)")
+    else:
+        shift = "no timings to compare overall"
+    if np.isfinite(s.tau):
+        where = "these runs" if s.tau_source == "these runs" else s.tau_source
+        noise = (f"whole runs of one version differ by about {s.tau * 100:.0f} % on this "
+                 f"machine (sd, measured from {where}), so with these runs a shared change "
+                 f"under {percent_words(s.min_detectable)} cannot be told from the machine's own drift")
+    else:
+        noise = ("run-to-run noise is unknown (no replicate runs on this machine): run each "
+                 "side at least twice, keeping each run's results file ('-r2', '-r3' ...)")
+    if s.shared_verdict == "inconclusive":
+        return f"{s.machine}: one run per side; {shift}; {noise}."
+    if s.shared_verdict == "regression":
+        head = (f"{s.machine}: SHARED REGRESSION {_times(s.shared_change)}: the whole suite is "
+                f"{s.shared_change * 100:.0f} % slower ({_pct(s.shared_low)} to "
+                f"{_pct(s.shared_high)}, p={s.shared_p:.2g}), carried by {s.carriers} "
+                "benchmark(s)")
+    elif s.shared_verdict == "improvement":
+        head = (f"{s.machine}: shared improvement {_times(s.shared_change)} "
+                f"(p={s.shared_p:.2g})")
+    else:
+        head = f"{s.machine}: no shared change beyond {threshold:.0%}"
+    return f"{head}; {runs}; {shift}; {noise}."
+
+
 def headline(table: pd.DataFrame, baseline: Spec, candidate: Spec, machines, threshold,
-             alpha) -> str:
+             alpha, notes=()) -> str:
+    """The report's first lines: the verdict, one sentence per machine, the counts."""
     n = counts(table)
-    floors = table.groupby("machine")["noise_floor"].max() if len(table) else pd.Series()
-    centres = table.groupby("machine")["noise_centre"].max() if len(table) else pd.Series()
-    floor_text = ", ".join(
-        f"{m} x{math.exp(f):.2f}" + (f" around a shared x{math.exp(centres[m]):.2f} shift"
-                                     if centres[m] else "")
-        for m, f in floors.items() if f > 0)
-    return (f"{n['regression']} regression(s), {n['improvement']} improvement(s), "
-            f"{n['unchanged']} unchanged, {n['noisy']} within run-to-run noise, "
-            f"{n['untested']} untested change(s), {n['missing']} missing on one side -- "
-            f"{len(table)} compared; candidate {candidate.text} vs baseline {baseline.text} "
-            f"on {', '.join(machines)} (threshold {threshold:.0%}, alpha {alpha:g}"
-            + (f"; noise floor: {floor_text}" if floor_text else "") + ")")
+    state = outcome(table)
+    which = (f"candidate {candidate.text} vs baseline {baseline.text} on "
+             f"{', '.join(machines)}")
+    if state == "regression":
+        shared = any(s.shared_verdict == "regression" for s in suites(table))
+        lead = (f"REGRESSION: {n['regression']} benchmark(s) worse by more than "
+                f"{threshold:.0%}" + (", and the whole suite slower" if shared else ""))
+    elif state == "inconclusive":
+        lead = ("INCONCLUSIVE: one run per side, so no change can be told from "
+                "run-to-run noise")
+    else:
+        lead = "No regression"
+    lines = [f"{lead} -- {which}."]
+    lines += [suite_sentence(s, threshold) for s in suites(table)]
+    lines.append(
+        f"{len(table)} compared: {n['regression']} worse, {n['shared']} part of a shared "
+        f"slowdown, {n['improvement']} better, {n['unchanged']} unchanged (within "
+        f"{threshold:.0%} or within noise), {n['inconclusive']} changed by more than "
+        f"{threshold:.0%} but untestable, {n['missing']} measured on one side only "
+        f"(family-wise error rate {alpha:g}).")
+    lines += list(notes)
+    return "\n".join(lines)
 
 
 def _md_table(rows: list[dict[str, str]]) -> str:
@@ -408,47 +768,51 @@ def markdown(table: pd.DataFrame, title: str) -> str:
     rows = display_rows(table)
     by = lambda v: [r for r in rows if r["verdict"] == v]  # noqa: E731
     n = counts(table)
-    icon = ":red_circle:" if n["regression"] else ":white_check_mark:"
-    parts = [f"### {icon} cebench compare\n", f"{title}\n",
-             f"#### Regressions ({n['regression']})\n", _md_table(by("regression")),
-             f"#### Improvements ({n['improvement']})\n", _md_table(by("improvement"))]
-    if n["noisy"]:
-        parts += [f"#### Within run-to-run noise ({n['noisy']})\n",
-                  "Significant within each run, but smaller than the spread between the two "
-                  "runs across all benchmarks (the noise floor in the headline): not reported "
-                  "as regressions. Rerun on a quieter machine to resolve them.\n",
-                  _md_table(by("noisy"))]
-    if n["untested"]:
-        parts += [f"#### Untested changes beyond the threshold ({n['untested']})\n",
-                  "These benchmarks record one value per run, with no samples or interval: "
-                  "no significance test is possible.\n", _md_table(by("untested"))]
+    state = outcome(table)
+    icon = {"regression": ":red_circle:", "inconclusive": ":warning:"}.get(
+        state, ":white_check_mark:")
+    head, *rest = title.splitlines()
+    parts = [f"### {icon} cebench compare\n", f"{head}\n"] + [f"- {line}" for line in rest]
+    parts += ["", f"#### Regressions ({n['regression']})\n", _md_table(by("regression"))]
+    if n["shared"]:
+        parts += [f"#### Carrying the shared regression ({n['shared']})\n",
+                  "Each of these is beyond the threshold and the whole suite moved with them; "
+                  "one by one they are within run-to-run noise.\n", _md_table(by("shared"))]
+    parts += [f"#### Improvements ({n['improvement']})\n", _md_table(by("improvement"))]
+    if n["inconclusive"]:
+        parts += [f"#### Changed beyond the threshold, untestable ({n['inconclusive']})\n",
+                  "One run per side: no run-to-run noise to test these against.\n",
+                  _md_table(by("inconclusive"))]
     parts += [f"<details><summary>All {len(rows)} comparisons</summary>\n", _md_table(rows),
               "</details>\n"]
     return "\n".join(parts)
 
 
+def _plain(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def to_json(table: pd.DataFrame, title: str, settings: dict) -> dict:
-    fields = ["machine", "benchmark", "short_name_base", "params", "unit_base", "value_base",
-              "value_cand", "ratio", "ratio_low", "ratio_high", "worse_by", "test", "p_value",
-              "p_adjusted", "significant", "noise_floor", "noise_centre", "verdict"]
-    records = []
-    for rec in table[fields].to_dict("records"):
-        rec = {k.replace("_base", "") if k in ("short_name_base", "unit_base") else k:
-               (None if isinstance(v, float) and not math.isfinite(v) else
-                v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()}
-        records.append(rec)
-    return {"summary": title, "settings": settings, "counts": counts(table),
-            "comparisons": records}
+    fields = ["machine", "benchmark", "short_name_base", "params", "unit_base", "k_base",
+              "k_cand", "value_base", "value_cand", "ratio", "ratio_low", "ratio_high",
+              "worse_by", "noise_sd", "test", "t", "df", "p_value", "p_adjusted", "verdict"]
+    rename = {"short_name_base": "short_name", "unit_base": "unit"}
+    records = [{rename.get(k, k): _plain(v) for k, v in rec.items()}
+               for rec in table[fields].to_dict("records")]
+    machines = [{k: _plain(v) for k, v in dataclasses.asdict(s).items()} for s in suites(table)]
+    return {"summary": title, "outcome": outcome(table), "settings": settings,
+            "counts": counts(table), "machines": machines, "comparisons": records}
 
 
 # --- selecting what to compare ----------------------------------------------------------
 
 
-def check_settings(threshold: float, alpha: float, noise_sigmas: float | None) -> None:
-    """InputError unless threshold is in [0, 10), alpha in (0, 1), noise_sigmas >= 0."""
-    if not 0 <= threshold < 10 or not 0 < alpha < 1 or (noise_sigmas or 0) < 0:
-        raise InputError("--threshold must be in [0, 10), --alpha in (0, 1), "
-                         "--noise-sigmas >= 0")
+def check_settings(threshold: float, alpha: float) -> None:
+    """InputError unless threshold is in [0, 10) and alpha in (0, 1)."""
+    if not 0 <= threshold < 10 or not 0 < alpha < 1:
+        raise InputError("--threshold must be in [0, 10) and --alpha in (0, 1)")
 
 
 def bench_pattern(bench: str | None) -> re.Pattern | None:
@@ -480,13 +844,27 @@ def select_results(df: pd.DataFrame, machine: str | None = None,
 
 
 def compare_specs(df: pd.DataFrame, baseline: Spec, candidate: Spec, *, threshold: float,
-                  alpha: float, noise_sigmas: float | None) -> pd.DataFrame:
-    """compare_frames of the two sides' rows; InputError when no benchmark has both."""
-    check_settings(threshold, alpha, noise_sigmas)
+                  alpha: float, everything: pd.DataFrame | None = None
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """compare_frames of the two sides' runs, and notes on which runs were taken.
+
+    ``everything``: all results of the machines (default ``df``), where replicate runs
+    that measure a machine's noise are looked for. InputError when no benchmark has both
+    sides, or when a run is on both sides.
+    """
+    check_settings(threshold, alpha)
     base_df, cand_df = baseline.select(df, "baseline"), candidate.select(df, "candidate")
+    base_df, cand_df, notes = choose_commits(base_df, cand_df, baseline, candidate)
+    shared = set(base_df["file"]) & set(cand_df["file"])
+    if shared:
+        raise InputError(f"baseline {baseline.text!r} and candidate {candidate.text!r} both "
+                         f"take {len(shared)} run(s) (e.g. {sorted(shared)[0]}): narrow them")
+    pool = df if everything is None else everything
+    reference = {m: n for m in set(base_df["machine"]) | set(cand_df["machine"])
+                 if (n := replicate_noise(pool, m)) is not None}
     table = compare_frames(base_df, cand_df, threshold=threshold, alpha=alpha,
-                           noise_sigmas=noise_sigmas)
+                           reference=reference)
     if not (table.get("verdict", pd.Series(dtype=str)) != "missing").any():
         raise InputError(f"no benchmark has results on both sides ({baseline.text} and "
                          f"{candidate.text}) on a common machine")
-    return table
+    return table, notes

@@ -7,6 +7,13 @@ asv keeps ``results/benchmarks.json`` (names, parameters, units) and, per machin
 environment and commit (asv's compact format, read with asv's own loader). A file that
 cannot be read is skipped with a one-line warning naming it; the rest loads.
 
+**Replicate runs**: a second, third ... run of the same environment and commit is kept as
+its own file, asv's name plus ``-r2``, ``-r3`` ... before ``.json``
+(``1038e6ab-virtualenv-py3.11-numpy-torch2.13.0-r2.json``); asv's own tools load every
+``*.json`` of a machine folder whatever its name (``asv publish`` averages the runs of
+one commit). Each file is one run: the ``file`` column tells runs apart, and
+:func:`replicate_name` gives the next free name.
+
 Columns: machine, cpu, gpu, env_name, torch_version, python, commit, date, benchmark
 (full asv name), short_name (class.method), kind (time/track), pass ('forward',
 'forward_backward' or None, from the method name), unit, one column per
@@ -128,9 +135,11 @@ def torch_version_of_env(env_params: dict, env_name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def load(results_dir, machine: str | None = None) -> pd.DataFrame:
+def load(results_dir, machine: str | None = None,
+         skipped: list[Path] | None = None) -> pd.DataFrame:
     """Every result under ``results_dir`` as one tidy frame (see the module doc).
 
+    Each unreadable results file is a warning, and is appended to ``skipped`` if given.
     Raises :class:`ResultsError` when the folder is missing or holds no readable result.
     """
     results_dir = Path(results_dir)
@@ -149,6 +158,8 @@ def load(results_dir, machine: str | None = None) -> pd.DataFrame:
                 rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks))
             except Exception as exc:  # noqa: BLE001 -- any defect: skip the file, say which
                 warnings.warn(f"{path}: skipped ({_first_line(exc)})", stacklevel=2)
+                if skipped is not None:
+                    skipped.append(path)
     if not rows:
         where = f" for machine {machine!r}" if machine else ""
         what = f"{files} result file(s), none readable" if files else "no result files"
@@ -316,10 +327,24 @@ def torch_versions(df: pd.DataFrame) -> list[str]:
     return sorted({v for v in df["torch_version"].dropna()}, key=version_key)
 
 
+def replicate_name(machine_dir: Path, asv_name: str) -> Path:
+    """Where a new run of the results file ``asv_name`` goes in ``machine_dir``: asv's
+    name if free, else ``<stem>-r<k>.json`` with the smallest free k >= 2."""
+    machine_dir = Path(machine_dir)
+    path = machine_dir / asv_name
+    k = 2
+    while path.exists():
+        path = machine_dir / f"{Path(asv_name).stem}-r{k}.json"
+        k += 1
+    return path
+
+
 def runs(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per run (machine x env x commit): torch version, date, counts by status."""
-    keys = ["machine", "torch_version", "env_name", "commit"]
-    table = (df.assign(torch_version=df["torch_version"].fillna("?"))
+    """One row per run (a results file: machine x env x commit, replicates apart):
+    torch version, date, counts by status."""
+    keys = ["machine", "torch_version", "env_name", "commit", "file"]
+    table = (df.assign(torch_version=df["torch_version"].fillna("?"),
+                       file=df["file"].map(lambda f: Path(str(f)).name))
              .groupby(keys, sort=False)
              .agg(date=("date", "max"), ok=("status", lambda s: int((s == "ok").sum())),
                   skipped=("status", lambda s: int((s == "skipped").sum())),
@@ -331,12 +356,23 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Only the newest run (by commit date) of each machine x torch version."""
+    """The runs to show for each machine x torch version: those at the newest commit
+    that the most torch versions of the machine share (so that versions are compared on
+    the same code), else the version's own newest commit; every replicate run there."""
     if df.empty:
         return df
-    table = runs(df).sort_values("date").groupby(["machine", "torch_version"]).tail(1)
-    keep = set(zip(table["machine"], table["env_name"], table["commit"]))
-    mask = [k in keep for k in zip(df["machine"], df["env_name"], df["commit"])]
+    keep = set()
+    table = runs(df)
+    for machine, rows in table.groupby("machine"):
+        per_commit = rows.groupby("commit").agg(versions=("torch_version", "nunique"),
+                                                date=("date", "max"))
+        order = per_commit.sort_values(["versions", "date"]).index[::-1]
+        for version, vrows in rows.groupby("torch_version"):
+            have = set(vrows["commit"])
+            commit = next(c for c in order if c in have)
+            keep.add((machine, version, commit))
+    version = df["torch_version"].fillna("?")
+    mask = [k in keep for k in zip(df["machine"], version, df["commit"])]
     return df[mask]
 
 
@@ -364,8 +400,8 @@ def weight_overhead_pairs(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["machine", "torch_version", "benchmark", "weighting",
                                      "weighted_s", "unweighted_s", "ratio"])
     params = [c for c in param_columns(df) if c != "weighting"]
-    keys = ["machine", "torch_version", "env_name", "commit", "benchmark", "short_name",
-            "pass"] + params
+    keys = ["machine", "torch_version", "env_name", "commit", "file", "benchmark",
+            "short_name", "pass"] + params
     base = timed[timed["weighting"] == "none"][keys + ["value"]]
     weighted = timed[timed["weighting"] != "none"][keys + ["weighting", "value"]]
     joined = weighted.merge(base, on=keys, suffixes=("_w", "_u"), how="inner",
