@@ -21,20 +21,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cebench import asvconf  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
 VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#8e44ad",
                    "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#bdc3c7"}
 
 
+def _project_path(relative: str) -> Path:
+    """``relative`` inside the project (see :func:`cebench.asvconf.find_project_root`),
+    whichever folder of it the notebook runs in; relative to here outside a project."""
+    root = asvconf.find_project_root()
+    return root / relative if root else Path(relative)
+
+
 def results_dir() -> Path:
-    """``CEBENCH_RESULTS`` (default ``../results``, the repository's from ``analysis/``)."""
-    return Path(os.environ.get("CEBENCH_RESULTS", "../results"))
+    """``CEBENCH_RESULTS``, default the project's ``results/``."""
+    return Path(os.environ.get("CEBENCH_RESULTS") or _project_path("results"))
 
 
 def out_dir() -> Path:
-    """``CEBENCH_ANALYSIS_OUT`` (default ``html/analysis``), created."""
-    path = Path(os.environ.get("CEBENCH_ANALYSIS_OUT", "html/analysis"))
+    """``CEBENCH_ANALYSIS_OUT`` (default the project's ``html/analysis``), created."""
+    path = Path(os.environ.get("CEBENCH_ANALYSIS_OUT") or _project_path("html/analysis"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -17,8 +17,9 @@ one commit). Each file is one run: the ``file`` column tells runs apart, and
 Columns: machine, cpu, gpu, env_name, torch_version, python, commit, date, benchmark
 (full asv name), short_name (class.method), kind (time/track), pass ('forward',
 'forward_backward' or None, from the method name), unit, one column per
-parameter (values unquoted: 'float32', 0.1), params (the parameter values joined,
-for labels), status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
+parameter (values unquoted: 'float32', 0.1), params (the parameters in words, for
+labels: 'family=small, weighting=random, ignore=0.1, smoothing=0.0'; :func:`param_label`),
+status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
 (asv's result: the median for time_), ci_99_low/high, q25, q75, n_samples, samples
 (the raw samples, a list, where ``--record-samples`` kept them, else None), file.
 """
@@ -47,8 +48,29 @@ VALUE_COLUMNS = ["params", "status", "value", "ci_99_low", "ci_99_high", "q25", 
                  "n_samples", "samples", "file"]
 
 
+#: Shorter words for long parameter names in labels (:func:`param_label`).
+PARAM_WORDS = {"ignore_fraction": "ignore", "label_smoothing": "smoothing"}
+
+
 class ResultsError(InputError):
     """The results directory is missing, empty, or holds nothing readable."""
+
+
+def param_label(params: dict) -> str:
+    """Parameters in words, for reports: {'family': 'small', 'ignore_fraction': 0.1} ->
+    'family=small, ignore=0.1' (an unparameterised benchmark: '')."""
+    return ", ".join(f"{PARAM_WORDS.get(name, name)}={value}" for name, value in params.items())
+
+
+def result_files(results_dir, machine: str | None = None) -> dict[Path, list[Path]]:
+    """Machine folder -> its asv result files (every ``*.json`` but ``machine.json``)."""
+    found = {}
+    for machine_dir in sorted(p for p in Path(results_dir).iterdir() if p.is_dir()):
+        if machine is None or machine_dir.name == machine:
+            paths = sorted(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
+            if paths:
+                found[machine_dir] = paths
+    return found
 
 
 def unquote(value: str):
@@ -123,18 +145,14 @@ def load(results_dir, machine: str | None = None,
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ResultsError(f"no results directory at {results_dir}")
-    found = {}
-    for machine_dir in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-        if machine is None or machine_dir.name == machine:
-            paths = sorted(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
-            if paths:
-                found[machine_dir] = paths
+    import asv.results  # noqa: F401 -- asv's loader, needed for every file: fail once, here
+    found = result_files(results_dir, machine)
     benchmarks = load_benchmarks(results_dir) if found else {}
     rows: list[dict] = []
     files = 0
-    for machine_dir, result_files in found.items():
+    for machine_dir, paths in found.items():
         machine_info = load_machine(machine_dir)
-        for path in result_files:
+        for path in paths:
             files += 1
             try:
                 rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks))
@@ -223,7 +241,7 @@ def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
         params = {p: unquote(v) for p, v in zip(param_names, combo)}
         row = dict(common, benchmark=name, short_name=short_name, **{"pass": pass_of(name)},
                    kind=spec.get("type") or name.rsplit(".", 1)[-1].split("_", 1)[0],
-                   unit=spec.get("unit"), params=", ".join(str(v) for v in params.values()))
+                   unit=spec.get("unit"), params=param_label(params))
         row.update(params)
         row.update(_value_fields(value, stat or {}, sample))
         rows.append(row)
