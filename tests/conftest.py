@@ -41,13 +41,14 @@ def run_asv(tmp_path):
     subprocess.run(asv + ["machine", "--machine", "cebench-test", "--yes"], env=env,
                    check=True, capture_output=True)
 
-    def run(bench_regexes, *extra_args):
+    def run(bench_regexes, *extra_args, extra_env=None):
         bench = [arg for regex in bench_regexes for arg in ("--bench", regex)]
         proc = subprocess.run(
             asv + ["run", "-E", "existing:same", "--machine", "cebench-test",
                    "--launch-method", "forkserver", "--record-samples",
                    "--set-commit-hash", commit, *bench, *extra_args],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+            env=dict(env, **(extra_env or {})), cwd=REPO, capture_output=True, text=True,
+            timeout=600)
         return tmp_path / "results", commit, proc
 
     return run

@@ -4,6 +4,7 @@ result file records the torch version, as the suite's `-E existing:same` runs do
 import importlib
 import inspect
 import json
+import math
 import pathlib
 import re
 import sys
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from cebench.environment import torch_version_number
+from cebench.measure import instructions
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -46,7 +48,9 @@ def _first_combination_regexes():
 
 @pytest.mark.slow
 def test_tiny_asv_run_records_every_benchmark_and_the_torch_version(run_asv):
-    results_dir, head, run = run_asv(_first_combination_regexes(), "--quick")
+    # Instructions counts its grid in one valgrind process: here only the first case.
+    results_dir, head, run = run_asv(_first_combination_regexes(), "--quick", extra_env={
+        "CEBENCH_INSTRUCTIONS_MATCH": r"^small\.contiguous\.float32\.none\.w-none$"})
     log = run.stdout[-3000:] + run.stderr[-3000:]
     assert (results_dir / "benchmarks.json").exists(), log
     assert "Traceback" not in run.stdout + run.stderr, log
@@ -69,3 +73,10 @@ def test_tiny_asv_run_records_every_benchmark_and_the_torch_version(run_asv):
         "bench_loss.WeightOverhead.track_weighted_overhead_ratio_forward"]))
     assert ratio["result"][0] > 0 and ratio["stats_ci_99_a"][0] is not None
     assert len(ratio["samples"][0]) >= 10
+    # instruction counts: one number per call where valgrind is installed, else a skip
+    counted = dict(zip(columns, result["results"][
+        "bench_instructions.Instructions.track_instructions_forward"]))["result"][0]
+    if instructions.unavailable_reason() is None:
+        assert counted is not None and counted > 100_000, log
+    else:
+        assert counted is None or math.isnan(counted)

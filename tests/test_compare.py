@@ -231,6 +231,17 @@ def test_commits_are_chosen_where_both_sides_have_runs():
     named = compare.Spec.parse("torch=a,commit=X")
     base_n, cand_n, _ = compare.choose_commits(named.select(base, "baseline"), cand, named, b)
     assert set(base_n["commit"]) == set(cand_n["commit"]) == {"X"}
+    # a newer run of a subset (one benchmark) at Z, on both sides: that benchmark is taken
+    # at Z, every other benchmark stays at Y
+    subset = lambda df: df[df["short_name"] == "C.time_0"].assign(
+        commit="Z", date=pd.Timestamp("2026-01-05"))
+    base_z, cand_z = pd.concat([base, subset(base)]), pd.concat([cand, subset(cand)])
+    base_s, cand_s, notes = compare.choose_commits(base_z, cand_z, a, b)
+    for side in (base_s, cand_s):
+        by_bench = side.groupby("short_name")["commit"].agg(set)
+        assert by_bench["C.time_0"] == {"Z"}
+        assert all(c == {"Y"} for name, c in by_bench.items() if name != "C.time_0")
+    assert "Y, Z" in notes[0]
 
 
 # --- on the real A/A series ---------------------------------------------------------------

@@ -84,8 +84,104 @@ def test_link_bar_and_index_carry_the_compare_verdict_and_the_noise(tmp_path):
 def test_output_dir_that_is_not_a_dashboard_is_refused(tmp_path):
     (tmp_path / "precious.py").write_text("x = 1")
     with pytest.raises(InputError, match="not a dashboard"):
-        dashboard.clear_output_dir(tmp_path)
+        dashboard.check_output_dir(tmp_path)
     assert (tmp_path / "precious.py").exists()
+
+
+def test_the_graph_pages_parameter_picker_scrolls_instead_of_pushing_the_chart_down(tmp_path):
+    index = tmp_path / "index.html"
+    index.write_text('<html><head><title>t</title></head><body><div id="root"></div></body></html>')
+    dashboard.inject_chip_style(index)
+    dashboard.inject_chip_style(index)
+    text = index.read_text()
+    assert text.count(dashboard.CHIP_STYLE_MARKER) == 1
+    head = text[:text.index("</head>")]
+    assert re.search(r"\.param-chips\{max-height:[\d.]+rem;overflow-y:auto", head)
+
+
+def _previous_site(html: Path) -> None:
+    (html / "cebench").mkdir(parents=True)
+    (html / "cebench" / "index.html").write_text("the previous site")
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".building-" in p.name
+                  or ".previous-" in p.name)
+
+
+def test_an_interrupted_build_leaves_the_previous_site_as_it_was(tmp_path, monkeypatch, capsys):
+    html = tmp_path / "html"
+    _previous_site(html)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dashboard, "build_compare", interrupted)
+    code = main(["dashboard", "--results", str(REPO / "tests" / "data" / "asv-results"),
+                 "--html", str(html), "--config", str(REPO / "asv.conf.json"),
+                 "--only", "compare"])
+    assert code == 130
+    assert capsys.readouterr().err == "cebench dashboard: interrupted\n"
+    assert sorted(p.name for p in html.iterdir()) == ["cebench"]
+    assert (html / "cebench" / "index.html").read_text() == "the previous site"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_complete_build_replaces_the_previous_site(tmp_path, monkeypatch):
+    html = tmp_path / "html"
+    _previous_site(html)
+    monkeypatch.setattr(dashboard, "build_compare",
+                        lambda *a: dashboard.PartOutcome("compare", True, "stub"))
+    code = main(["dashboard", "--results", str(REPO / "tests" / "data" / "asv-results"),
+                 "--html", str(html), "--config", str(REPO / "asv.conf.json"),
+                 "--only", "compare"])
+    assert code == 0
+    assert "the previous site" not in (html / "cebench" / "index.html").read_text()
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_analysis_part_stops_its_kernel_and_keeps_the_previous_site(tmp_path):
+    """A real SIGINT to cebench dashboard's process group (as a terminal sends it) while
+    a notebook cell runs: the notebook command gets it once and cleans up."""
+    import signal
+    import time
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebooks_dir = tmp_path / "notebooks"
+    notebooks_dir.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import os, pathlib, time\n"
+        "out = pathlib.Path(os.environ['CEBENCH_ANALYSIS_OUT'])\n"
+        "(out / 'kernel.pid').write_text(str(os.getpid()))\n"
+        "time.sleep(3600)")]), notebooks_dir / "probe.ipynb")
+    html, scratch = tmp_path / "html", tmp_path / "tmp"
+    _previous_site(html)
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cebench", "dashboard", "--only", "analysis", "--analysis",
+         str(notebooks_dir), "--results", str(REPO / "tests" / "data" / "asv-results"),
+         "--html", str(html)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
+    while (not list(tmp_path.glob(".html.building-*/analysis/kernel.pid"))
+           and proc.poll() is None and time.monotonic() < deadline):
+        time.sleep(0.1)
+    pid_files = list(tmp_path.glob(".html.building-*/analysis/kernel.pid"))
+    assert pid_files, proc.communicate()
+    kernel_pid = int(pid_files[0].read_text())
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err == "cebench dashboard: interrupted\n"
+    assert (html / "cebench" / "index.html").read_text() == "the previous site"
+    assert _leftovers(tmp_path) == []
+    assert not any(scratch.iterdir()), list(scratch.iterdir())
+    status = Path(f"/proc/{kernel_pid}/status")
+    assert not status.exists() or "\nState:\tZ" in status.read_text()
 
 
 def _run(torch, commit, day, env="env-a"):
@@ -250,6 +346,23 @@ def test_every_cebench_page_renders_offline(served, browser, shots):
                             screenshot=shots / name.replace(".html", ".png"))
         assert_clean(page, served)
         assert len(page.text) > 200, f"{href} is nearly empty"
+
+
+@pytest.mark.slow
+def test_a_graph_page_opens_on_its_chart(served, browser, shots):
+    """bench_loss.Core has 150 parameter combinations: their picker scrolls inside itself
+    (cebench's style) so that the chart starts within the first screen."""
+    bench = "bench_loss.Core.time_forward"
+    load = browser.load(f"{served}index.html#view=explore&bench={bench}",
+                        ready_js=APP_READY + " && document.querySelector('.chart-wrap canvas')"
+                        " && document.querySelectorAll('.param-chip').length > 100",
+                        screenshot=shots / "graph-explore-core.png")
+    assert_clean(load, served)
+    layout = browser.evaluate(
+        "(() => { const r = document.querySelector('.chart-wrap').getBoundingClientRect();"
+        " return {top: r.top + scrollY, height: r.height, screen: innerHeight}; })()")
+    assert layout["height"] > 100
+    assert layout["top"] + 100 < layout["screen"], layout
 
 
 # --- asv's regression list: only lower-is-better performance series -------------------------

@@ -213,6 +213,241 @@ def test_model_matches_cpu_profiler_over_the_whole_small_sweep():
     assert worst <= 0.01, worst
 
 
+# --- the helpers, on recorded and faked inputs -----------------------------------------------
+
+def test_live_bytes_series_accumulates_the_deltas():
+    events = [memory.MemoryEvent(10, 100, "cpu"), memory.MemoryEvent(20, 50, "cpu"),
+              memory.MemoryEvent(30, -100, "cpu"), memory.MemoryEvent(40, -50, "cpu")]
+    assert memory.live_bytes_series(events) == [(10, 100), (20, 150), (30, 50), (40, 0)]
+    assert memory.live_bytes_series([]) == []
+
+
+class _KinetoEvent:
+    """The part of a kineto event that profiler_memory_events reads (torch.autograd
+    profiler's ``_KinetoEvent``: name(), device_type(), start_ns() or start_us(), nbytes())."""
+
+    def __init__(self, name, device_type, start_ns, nbytes, with_ns=True):
+        self._name, self._device, self._start_ns, self._nbytes = name, device_type, start_ns, nbytes
+        if with_ns:
+            self.start_ns = lambda: self._start_ns
+
+    def name(self):
+        return self._name
+
+    def device_type(self):
+        return self._device
+
+    def start_us(self):
+        return self._start_ns // 1000
+
+    def nbytes(self):
+        return self._nbytes
+
+
+def _fake_profile(events):
+    results = type("Results", (), {"events": lambda self: events})()
+    return type("Prof", (), {"profiler": type("P", (), {"kineto_results": results})()})()
+
+
+def test_profiler_memory_events_keep_the_devices_memory_events_in_time_order():
+    events = [_KinetoEvent("[memory]", "DeviceType.CPU", 3000, -8),
+              _KinetoEvent("aten::mul", "DeviceType.CPU", 1000, 0),
+              _KinetoEvent("[memory]", "DeviceType.CUDA", 500, 512),
+              _KinetoEvent("[memory]", "DeviceType.CPU", 2000, 8),
+              _KinetoEvent("[memory]", "DeviceType.CPU", 4000, 16, with_ns=False)]
+    cpu = memory.profiler_memory_events(_fake_profile(events), "cpu")
+    assert cpu == [memory.MemoryEvent(2000, 8, "cpu"), memory.MemoryEvent(3000, -8, "cpu"),
+                   memory.MemoryEvent(4000, 16, "cpu")]
+    assert memory.profiler_memory_events(_fake_profile(events), "cuda") == [
+        memory.MemoryEvent(500, 512, "cuda")]
+
+
+def test_profiler_peak_bytes_of_a_call_that_allocates_nothing_is_zero():
+    assert memory.profiler_peak_bytes(lambda: None, "cpu") == 0
+
+
+def test_profiler_peak_bytes_sees_a_temporary():
+    # two 1 MiB float32 tensors live at once, then freed: the peak is 2 MiB
+    def call():
+        a = torch.ones(2**18)
+        b = torch.ones(2**18)
+        return float((a + 0).sum()) + float(b.sum())
+
+    peak = memory.profiler_peak_bytes(call, "cpu")
+    assert 3 * 2**20 <= peak <= 3 * 2**20 + 4096  # a, b and the (a + 0) temporary
+
+
+def test_allocator_peak_is_the_delta_over_the_baseline(monkeypatch):
+    """A fake of the documented torch.cuda allocator statistics (no CUDA here)."""
+    state = {"allocated": 1000, "reserved": 4096, "max_allocated": 0, "max_reserved": 0,
+             "calls": []}
+
+    def reset():
+        state["calls"].append("reset")
+        state["max_allocated"], state["max_reserved"] = state["allocated"], state["reserved"]
+
+    def fn():
+        state["calls"].append("fn")
+        state["max_allocated"] = state["allocated"] + 700
+        state["max_reserved"] = state["reserved"] + 2048
+        return "result"
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: state["calls"].append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda: state["allocated"])
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda: state["reserved"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: state["max_allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda: state["max_reserved"])
+    peak = memory.allocator_peak(fn)
+    assert peak == memory.AllocatorPeak(baseline_allocated_bytes=1000,
+                                        peak_allocated_delta_bytes=700,
+                                        peak_reserved_delta_bytes=2048)
+    assert state["calls"] == ["sync", "reset", "fn", "sync"]
+
+
+def test_require_cuda_accepts_cuda():
+    assert memory.require_cuda("cuda") is None
+
+
+# --- the model's allocation sequence, written out from its documented rules --------------------
+
+def _steps(model):
+    return [(step.op, step.delta_bytes) for step in model.steps]
+
+
+def test_steps_weighted_smoothing_per_row_losses():
+    case = Case("small", weighting="random", label_smoothing=0.1, reduction="none")
+    L, R4, R = 4096 * 128 * 4, 4096 * 4, 4096
+    forward = [("+log_softmax out", L), ("+nll out", R4), ("+total_weight", 4),
+               ("+logp*weight", L), ("+smooth row sum", R4), ("+smooth loss", R4),
+               ("-smooth row sum", -R4), ("-logp*weight", -L), ("+ignore mask", R),
+               ("+scaled nll", R4), ("+scaled smooth", R4), ("+loss", R4),
+               ("-scaled smooth", -R4), ("-scaled nll", -R4), ("-ignore mask", -R),
+               ("-smooth loss", -R4), ("-nll out", -R4)]
+    backward = [("+smooth grad", L), ("+nll grad_output", R4), ("+nll grad", L),
+                ("-nll grad", -L), ("-nll grad_output", -R4), ("+log_softmax grad", L),
+                ("-smooth grad", -L), ("-log_softmax out", -L), ("-total_weight", -4)]
+    assert _steps(memory.memory_model(case, "forward_backward", "cpu")) == forward + backward
+    # forward only: total_weight is freed at once
+    fwd = memory.memory_model(case, "forward", "cpu")
+    assert _steps(fwd) == forward[:3] + [("-total_weight", -4)] + forward[3:]
+    # the peak: log-softmax out, the loss, smooth grad, nll grad_output, nll grad, total_weight
+    assert memory.memory_model(case, "forward_backward", "cpu").peak_bytes == 3 * L + 2 * R4 + 4
+
+
+def test_steps_unweighted_smoothing_mean_with_ignored_targets():
+    case = Case("small", label_smoothing=0.1, ignore_fraction=0.1)
+    L, R4, R = 4096 * 128 * 4, 4096 * 4, 4096
+    kept = 4096 - round(4096 * 0.1)
+    forward = [("+log_softmax out", L), ("+nll out", 4), ("+total_weight", 4),
+               ("+smooth row sum", R4), ("+smooth loss", R4), ("-smooth row sum", -R4),
+               ("+ignore mask", R), ("+kept mask", R), ("+kept index", kept * 8),
+               ("-kept index", -kept * 8), ("-kept mask", -R), ("+loss", 4),
+               ("-ignore mask", -R), ("-smooth loss", -R4), ("-nll out", -4)]
+    backward = [("+seed grad", 4), ("+smooth row grad", R4), ("+nll grad", L),
+                ("+summed grad", L), ("-smooth row grad", -R4), ("-nll grad", -L),
+                ("-seed grad", -4), ("+log_softmax grad", L), ("-summed grad", -L),
+                ("-log_softmax out", -L), ("-total_weight", -4)]
+    model = memory.memory_model(case, "forward_backward", "cpu")
+    assert _steps(model) == forward + backward
+    assert model.peak_bytes == 3 * L + R4 + 4 + 4 + 4  # + loss, total_weight, seed grad
+
+
+def test_steps_weighted_smoothing_mean_gathers_the_kept_weights():
+    case = Case("small", weighting="random", label_smoothing=0.1, ignore_fraction=0.1)
+    kept = 4096 - round(4096 * 0.1)
+    ops = _steps(memory.memory_model(case, "forward", "cpu"))
+    at = ops.index(("+kept index", kept * 8))
+    assert ops[at + 1:at + 5] == [("+gathered weight", kept * 4), ("-gathered weight", -kept * 4),
+                                  ("-kept index", -kept * 8), ("-kept mask", -4096)]
+
+
+def test_cuda_autocast_rules_by_hand():
+    """Under CUDA autocast the call decomposes: a bfloat16 log-softmax, an fp32 copy of it
+    and of the weight for nll_loss, an fp32 nll gradient cast back (memory_model's doc)."""
+    case = Case("classification", dtype="autocast_bfloat16", weighting="random")
+    nc = 8192 * 1000
+    weight_copy = 4096  # 1000 fp32 weights, in 512-byte blocks
+    assert memory.expected_peak_bytes(case, "forward") == 2 * nc + weight_copy + 4 * nc + 1024
+    assert memory.expected_peak_bytes(case, "forward_backward") == \
+        2 * nc + weight_copy + 4 * nc + 3 * 512 + 4 * nc
+    # probability targets never reach an autocast op: the call runs in bfloat16
+    soft = Case("small", dtype="autocast_bfloat16", layout="prob_targets")
+    plain = Case("small", dtype="bfloat16", layout="prob_targets")
+    for pass_ in ("forward", "forward_backward"):
+        assert _steps(memory.memory_model(soft, pass_)) == \
+            _steps(memory.memory_model(plain, pass_))
+
+
+def test_steps_cpu_autocast_weighted_soft_targets_per_row_in_cuda_blocks():
+    case = Case("small-seg", dtype="autocast_bfloat16", weighting="random",
+                layout="prob_targets", reduction="none")
+    L, R4 = 2 * 21 * 64 * 64 * 4, 2 * 64 * 64 * 4  # both multiples of 512
+    forward = [("+weight fp32 copy", 512), ("+logits fp32 copy", L), ("+target fp32 copy", L),
+               ("+log_softmax out", L), ("+logp*target", L), ("+logp*target*weight", L),
+               ("+row sum", R4), ("+loss", R4), ("-row sum", -R4),
+               ("-logp*target*weight", -L), ("-logp*target", -L), ("-logits fp32 copy", -L),
+               ("-target fp32 copy", -L)]
+    backward = [("+row grad", R4), ("+product grad", L), ("+product grad 2", L),
+                ("-product grad", -L), ("-row grad", -R4), ("+log_softmax grad", L),
+                ("-product grad 2", -L), ("-log_softmax out", -L),
+                ("+logits grad", L // 2), ("-log_softmax grad", -L), ("-weight fp32 copy", -512)]
+    model = memory.memory_model(case, "forward_backward", dispatch="cpu")
+    assert (model.case, model.pass_, model.device) == (case.name, "forward_backward", "cuda")
+    assert _steps(model) == forward + backward
+    assert model.peak_bytes == 512 + 5 * L + 2 * R4
+    fwd = memory.memory_model(case, "forward", dispatch="cpu")
+    assert _steps(fwd) == forward + [("-weight fp32 copy", -512)]
+
+
+def test_steps_unweighted_soft_targets_with_a_scalar_loss():
+    case = Case("small", layout="prob_targets", reduction="sum")
+    L = 4096 * 128 * 4
+    assert _steps(memory.memory_model(case, "forward_backward", "cpu")) == [
+        ("+log_softmax out", L), ("+logp*target", L), ("+loss", 4), ("-logp*target", -L),
+        ("+seed grad", 4), ("+product grad", L), ("-seed grad", -4), ("+log_softmax grad", L),
+        ("-product grad", -L), ("-log_softmax out", -L)]
+
+
+@pytest.mark.parametrize("case, forward_peak", [
+    # a strided input is copied to a contiguous one before log_softmax, freed after
+    (Case("small-seg", layout="channels_last"), (2, 0)),
+    (Case("small", layout="noncontig"), (2, 0)),
+    # autocast: the fp32 copy, then the contiguous copy of a transposed 2-D view, then the output
+    (Case("small", layout="noncontig", dtype="autocast_bfloat16"), (3, 0)),
+    # the fp32 copy of a strided 4-D slice comes out contiguous: no second copy (the peak
+    # is then the fp32 copy, the output and nll's two scalars)
+    (Case("small-seg", layout="noncontig", dtype="autocast_bfloat16"), (2, 8)),
+    (Case("small-seg", layout="channels_last", dtype="autocast_float16"), (3, 0)),
+], ids=lambda v: getattr(v, "name", str(v)))
+def test_strided_inputs_peak_by_hand(case, forward_peak):
+    L = case.num_targets * case.num_classes * 4
+    logits_copies, scalar_bytes = forward_peak
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == logits_copies * L + scalar_bytes
+
+
+def test_ledger_rounds_to_blocks_and_ignores_empty_allocations():
+    ledger = memory._Ledger(512)
+    ledger.alloc("a", 1)
+    ledger.alloc("b", 513)
+    ledger.alloc("c", 0)
+    ledger.free("a", "never allocated")
+    ledger.alloc("d", 512)
+    assert [(s.op, s.delta_bytes, s.live_bytes) for s in ledger.steps] == [
+        ("+a", 512, 512), ("+b", 1024, 1536), ("-a", -512, 1024), ("+d", 512, 1536)]
+    assert ledger.peak == 1536
+    with pytest.raises(AssertionError):
+        ledger.alloc("b", 8)
+
+
+def test_cuda_rounds_each_allocation_up_to_512_bytes():
+    case = Case("small-seg", weighting="random", reduction="sum")  # scalars and 21 weights
+    L = 2 * 21 * 64 * 64 * 4
+    assert memory.expected_peak_bytes(case, "forward") == L + 512 + 512
+    assert memory.expected_peak_bytes(case, "forward", "cpu") == L + 4 + 4
+    assert memory.expected_peak_bytes(case, "forward_backward") == 3 * L + 512 + 512
+
+
 @pytest.mark.slow
 def test_cuda_autocast_model_matches_the_replay_over_the_whole_small_sweep(cuda_autocast_replay):
     """Every autocast case of the small sweep (144 x 2 passes) under the CPU replay of CUDA

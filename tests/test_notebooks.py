@@ -24,7 +24,8 @@ from cebench.results import load as results
 from cebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = {"regressions", "weight_cost", "memory_bandwidth", "accuracy", "history"}
+EXPECTED = {"regressions", "weight_cost", "memory_bandwidth", "accuracy", "instructions",
+            "history"}
 EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""", re.I)
 
 
@@ -138,6 +139,127 @@ def test_every_verdict_has_a_colour():
     from cebench.results import compare
 
     assert set(compare.VERDICTS) == set(plots.VERDICT_COLOURS)
+
+
+# --- a newcomer's first runs: finding the project, errors, Ctrl-C ---------------------------
+
+
+def _project(tmp_path: Path, notebook_cells: list[str] | None = None) -> Path:
+    """A project folder: asv.conf.json, results/ (a copy of real results), analysis/ with
+    one notebook of the given code cells (none: no notebook)."""
+    import shutil
+
+    root = tmp_path / "project"
+    (root / "analysis").mkdir(parents=True)
+    (root / "asv.conf.json").write_text("{}")
+    shutil.copytree(REPO / "tests" / "data" / "asv-results", root / "results")
+    if notebook_cells is not None:
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in notebook_cells]),
+                       root / "analysis" / "probe.ipynb")
+    return root
+
+
+def test_the_projects_analysis_folder_is_found_from_any_folder_below_it(tmp_path, monkeypatch):
+    root = _project(tmp_path, ["1 + 1"])
+    (root / "results" / "deeper").mkdir()
+    monkeypatch.chdir(root / "results" / "deeper")
+    assert notebooks.find_notebook_dir() == root / "analysis"
+    monkeypatch.chdir(tmp_path)  # outside any project: the checkout cebench runs from
+    assert notebooks.find_notebook_dir() == REPO / "analysis"
+
+
+def test_analysis_option_and_its_old_name(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for option in ("--analysis", "--notebooks"):
+        assert main(["notebooks", option, str(empty), "--results", str(tmp_path)]) == 2
+        assert f"no notebooks (*.ipynb) in {empty}" in capsys.readouterr().err
+
+
+def test_empty_results_are_bad_input_before_any_notebook_runs(tmp_path, capsys):
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    (results_dir / "benchmarks.json").write_text("{}")
+    assert main(["notebooks", "--results", str(results_dir), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"cebench notebooks: error: no asv result files in {results_dir} (<machine>/<run>.json)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_notebook_is_one_plain_line(tmp_path, monkeypatch, capsys):
+    """IPython colours the traceback a failing cell records; the terminal gets plain text."""
+    root = _project(tmp_path, ["raise ValueError('the data disagree')"])
+    monkeypatch.chdir(root / "analysis")
+    assert main(["notebooks"]) == 1
+    err = capsys.readouterr().err
+    assert err == "cebench notebooks: a notebook failed: ValueError: the data disagree\n"
+    assert "\x1b" not in err
+
+
+def test_results_a_notebook_cannot_read_are_bad_input(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path, ["from cebench.results import load\n"
+                               "load.load(load.Path('nowhere'))"])
+    monkeypatch.chdir(root)
+    assert main(["notebooks"]) == 2
+    err = capsys.readouterr().err
+    assert err == "cebench notebooks: error: ResultsError: no results directory at nowhere\n"
+
+
+def test_notebook_defaults_write_into_the_projects_html_not_analysis(tmp_path, monkeypatch):
+    """A notebook opened in Jupyter (cwd analysis/, no CEBENCH_* variables) writes its
+    figures to the project's html/analysis and reads the project's results/."""
+    root = _project(tmp_path)
+    monkeypatch.chdir(root / "analysis")
+    monkeypatch.delenv("CEBENCH_ANALYSIS_OUT", raising=False)
+    monkeypatch.delenv("CEBENCH_RESULTS", raising=False)
+    assert plots.out_dir() == root / "html" / "analysis"
+    assert plots.results_dir() == root / "results"
+    assert (root / "html" / "analysis").is_dir()
+    assert not (root / "analysis" / "html").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_running_notebook_and_cleans_up(tmp_path):
+    """A real SIGINT to the process group (as a terminal sends it) while a cell runs:
+    exit 130 with one line, the kernel stopped, its sockets and temporary folder gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = _project(tmp_path, ["import os, pathlib, time\n"
+                               "out = pathlib.Path(os.environ['CEBENCH_ANALYSIS_OUT'])\n"
+                               "(out / 'kernel.pid').write_text(str(os.getpid()))\n"
+                               "time.sleep(3600)"])
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "cebench", "notebooks"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    pid_file = root / "html" / "analysis" / "kernel.pid"
+    deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
+    while not pid_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pid_file.exists(), proc.communicate()
+    kernel_pid = int(pid_file.read_text())
+    assert list(scratch.glob("cebench-kernel-*/kernel.json"))  # the sockets live there
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err == "cebench notebooks: interrupted\n"
+    assert not any(scratch.iterdir()), list(scratch.iterdir())
+    assert not _running(kernel_pid)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_notebooks_command_names_the_result_files_it_will_skip(tmp_path):

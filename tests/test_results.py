@@ -244,6 +244,19 @@ def test_tiny_real_asv_run(run_asv):
     assert frame["commit"].eq(commit).all()
 
 
+def test_parameters_are_named_in_labels(df):
+    """Reports (compare, plots) label a result with its parameters in words."""
+    options = df[(df["short_name"] == "Options.time_forward") & (df["family"] == "small")
+                 & (df["weighting"] == "random")
+                 & (df["ignore_fraction"] == 0.1) & (df["label_smoothing"] == 0.0)]
+    assert set(options["params"]) == {"family=small, weighting=random, ignore=0.1, smoothing=0.0"}
+    core = df[df["short_name"] == "Core.time_forward"]["params"]
+    assert core.str.match(r"^family=\S+, dtype=\S+, reduction=\S+, weighting=\S+$").all()
+    assert set(df[df["short_name"] == "Environment.track_torch_version"]["params"]) == {""}
+    assert results.param_label({"family": "small", "label_smoothing": 0.1}) == \
+        "family=small, smoothing=0.1"
+
+
 def test_replicate_runs_load_as_separate_runs_in_cebench_and_asv(data_copy):
     """A second run of one environment and commit, kept as '<asv name>-r2.json': cebench
     sees two runs (the ``file`` column), and asv's own loader reads both files."""

@@ -101,6 +101,29 @@ def test_profiler_kernel_time_on_cuda():
     assert result.median_s > 0 and result.samples == 5 and result.note == ""
 
 
+@pytest.mark.parametrize("suite_threads, expected", [(None, 1), ("2", 2)])
+def test_default_threads_are_the_suites(tmp_path, capsys, monkeypatch, suite_threads, expected):
+    """Without --threads, the CPU timers run on the thread count the suite measures with
+    (CEBENCH_CPU_THREADS, default 1), whatever torch's own default is."""
+    if suite_threads is None:
+        monkeypatch.delenv("CEBENCH_CPU_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("CEBENCH_CPU_THREADS", suite_threads)
+    out_json = tmp_path / "selfcheck.json"
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # not the suite's: the command must not take it
+    try:
+        code = cli.main(["selfcheck", "--device", "cpu", "--case", SMALL, "--pass", "forward",
+                         "--budget-s", "0.02", "--min-run-time", "0.01", "--peak-mib", "1",
+                         "--json", str(out_json)])
+        assert torch.get_num_threads() == 3, "the caller's setting is restored"
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    assert f"{expected} CPU threads" in capsys.readouterr().out
+    assert json.loads(out_json.read_text())["threads"] == expected
+
+
 def test_profiler_reference_is_the_per_call_span_not_the_kernel_sum():
     """A recorded-shape fake of ``torch.profiler`` device kernels (FunctionEvent name,
     time_range in µs): per call, an L2-flush kernel, then 3 kernels of 10 µs with ~1 µs

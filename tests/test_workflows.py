@@ -76,7 +76,7 @@ def test_check_workflows_fails_an_unsafe_workflow(tmp_path):
 # --- shape: what a maintainer relies on ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "gpu-bench.yml", "gpu-fleet.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "gpu-bench.yml", "gpu-fleet.yml", "mutation.yml"])
 def test_every_job_is_time_limited_read_only_by_default_and_pins_actions(name):
     wf = load_workflow(name)
     assert wf["permissions"] == {"contents": "read"}
@@ -98,6 +98,16 @@ def test_hosted_ci_runs_the_readme_tests_a_smoke_run_and_the_dashboard():
     assert "-E existing:same" in runs and "--quick" in runs and "--python=same" not in runs
     assert "cebench dashboard" in runs
     assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in wf["jobs"]["test"]["steps"])
+
+
+def test_mutation_testing_is_scheduled_not_on_every_push():
+    wf = load_workflow("mutation.yml")
+    assert set(triggers(wf)) == {"schedule", "workflow_dispatch"}
+    runs = "\n".join(s.get("run", "") for s in wf["jobs"]["mutation"]["steps"])
+    assert "bash scripts/mutation.sh" in runs and "GITHUB_STEP_SUMMARY" in runs
+    # and the per-push path does not run it
+    assert "mutation" not in (REPO / ".ci" / "run").read_text()
+    assert "mutation" not in (REPO / "scripts" / "test.sh").read_text()
 
 
 def test_gpu_workflow_runs_on_pull_requests_only_by_label_and_publishes_only_from_main():

@@ -14,6 +14,9 @@ sample is one whole call (launch, kernel, sync). CPU cases run on
 
 from __future__ import annotations
 
+import os
+import re
+
 from cebench.grid import cases
 from cebench.measure import timing
 from cebench.grid.inputs import SkipCase, bench_device, prepare
@@ -71,3 +74,57 @@ def asv_samples(values) -> dict:
     if not samples:
         raise ValueError("no samples")
     return {"samples": samples, "number": 1}
+
+
+class InstructionBenchmark:
+    """Instruction counts under valgrind (cebench.measure.instructions): ``unit`` instructions.
+
+    ``setup_cache`` measures every CPU-runnable case of the grid and both passes in one
+    valgrind process, once per asv environment (the CPU path, also on a CUDA machine: the
+    valgrind process sees no CUDA device); the ``track_`` methods look their case up.
+    Without valgrind every combination skips with the reason. ``CEBENCH_INSTRUCTIONS_MATCH``
+    (a regex on the case name) measures only the matching cases (the others skip).
+    """
+
+    grid: str = ""
+    unit = "instructions"
+    rounds = 1
+    repeat = 1
+    number = 1
+
+    def __init_subclass__(cls, grid: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if grid is not None:
+            cls.grid = grid
+            cls.params, cls.param_names = cases.asv_params(grid)
+
+    def setup_cache(self) -> dict:
+        from cebench.measure import instructions
+
+        reason = instructions.unavailable_reason()
+        if reason:
+            return {"unavailable": reason}
+        match = os.environ.get("CEBENCH_INSTRUCTIONS_MATCH") or ""
+        runnable = [c for c in cases.iter_grid(self.grid)
+                    if c.skip_reason("cpu") is None and re.search(match, c.name)]
+        if not runnable:
+            return {"unavailable": f"no case matches CEBENCH_INSTRUCTIONS_MATCH={match!r}"}
+        counts, _ = instructions.measure(runnable)
+        return {"counts": {(c.case, c.pass_): c.instructions_per_call for c in counts},
+                "torch_version": counts[0].torch_version,
+                "cpu_capability": counts[0].cpu_capability}
+
+    setup_cache.timeout = 3600  # one valgrind process for the whole grid (minutes)
+
+    def setup(self, counts: dict, *params):
+        if "unavailable" in counts:
+            raise NotImplementedError(counts["unavailable"])
+        self.case = cases.case_from_params(self.grid, params)
+        reason = self.case.skip_reason("cpu")
+        if reason:
+            raise NotImplementedError(reason)
+        if (self.case.name, "forward") not in counts["counts"]:
+            raise NotImplementedError("not measured (CEBENCH_INSTRUCTIONS_MATCH)")
+
+    def instructions(self, counts: dict, pass_: str) -> float:
+        return counts["counts"][(self.case.name, pass_)]

@@ -12,6 +12,19 @@ from pathlib import Path
 #: asv.conf.json keys that hold paths.
 PATH_KEYS = ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir")
 
+#: The names asv looks for (in the current directory only; cebench also looks upwards).
+CONFIG_NAMES = ("asv.conf.json", "asv.conf.jsonc")
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The project a command runs in: the nearest folder holding an asv config, from
+    ``start`` (default: the current directory) upwards; None outside any project."""
+    start = Path.cwd() if start is None else Path(start)
+    for folder in (start.resolve(), *start.resolve().parents):
+        if any((folder / name).is_file() for name in CONFIG_NAMES):
+            return folder
+    return None
+
 
 def load(path: Path) -> dict:
     """asv.conf.json (JSON with // comments) as a dict, read the way asv reads it."""

@@ -1,4 +1,7 @@
-"""The software and device a measurement ran on, for results and machine names."""
+"""The software and device a measurement ran on, for results and machine names.
+
+torch is imported where it is used: reading results (version numbers) needs no torch.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,14 @@ import os
 import platform
 import re
 
-import torch
-
 
 def torch_version_number(version: str | None = None) -> float:
     """'2.13.0+cpu' -> 2.1300: major + minor/100 + patch/10000 (a track_ value)."""
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version or torch.__version__)
+    if version is None:
+        import torch
+
+        version = torch.__version__
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
     if not match:
         raise ValueError(f"not a torch version: {version!r}")
     major, minor, patch = (int(g or 0) for g in match.groups())
@@ -25,6 +30,8 @@ def version_from_number(number: float) -> str:
 
 
 def cuda_device_count() -> int:
+    import torch
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -45,6 +52,8 @@ def machine_name() -> str:
     Never the host name, so that results from machines of one kind group together
     and no host name is published. E.g. 'nvidia-h200-x1', 'cpu-intel-xeon-...-2c'.
     """
+    import torch
+
     if torch.cuda.is_available():
         model, count = torch.cuda.get_device_name(0), torch.cuda.device_count()
         suffix = f"x{count}"

@@ -13,6 +13,27 @@ EXIT_BAD_INPUT = 2     # bad input: one line on stderr, nothing written
 EXIT_INCONCLUSIVE = 3  # the data cannot decide (e.g. no replicate runs to estimate noise)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
+#: What each exit status means, for ``cebench --help``.
+EXIT_MEANINGS = {
+    EXIT_OK: "fine: no broken rule, no regression, no fidelity miss",
+    EXIT_FINDING: "a finding: a broken rule, a regression, a timer off the profiler",
+    EXIT_BAD_INPUT: "bad input or a missing extra (one line on stderr, nothing written)",
+    EXIT_INCONCLUSIVE: "inconclusive: the data cannot decide (e.g. no replicate runs)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); temporary files removed",
+}
+
+#: The extra of cebench that installs each optional module (``pip install 'cebench[EXTRA]'``).
+#: bench: torch and asv, to run the suite and the commands that call torch; analysis:
+#: reading results (asv's loader, pandas, scipy), notebooks, plots, the dashboard; gpu: NVML.
+EXTRA_OF_MODULE = {
+    "torch": "bench", "matplotlib": "analysis",
+    "asv": "analysis", "asv_runner": "analysis", "asv_tachyon": "analysis",
+    "pandas": "analysis", "scipy": "analysis", "mistune": "analysis",
+    "nbclient": "analysis", "nbformat": "analysis", "nbconvert": "analysis",
+    "ipykernel": "analysis", "jupyter_client": "analysis", "IPython": "analysis",
+    "pynvml": "gpu",
+}
+
 
 class InputError(Exception):
     """Bad input (an unknown case, a missing or malformed file): exit status 2."""
@@ -20,3 +41,18 @@ class InputError(Exception):
 
 class MissingDependency(InputError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, message: str, extra: str | None = None):
+        super().__init__(message)
+        self.extra = extra
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> MissingDependency | None:
+    """The :class:`MissingDependency` for a missing optional module, else None (a defect)."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    hint = " (or the torch release of your choice)" if module == "torch" else ""
+    return MissingDependency(f"needs {module}, which is not installed: "
+                             f"pip install 'cebench[{extra}]'{hint}", extra)

@@ -8,6 +8,6 @@ order ``cebench --help`` lists them.
 
 COMMAND_MODULES = (
     "cases", "machine", "check", "profile", "selfcheck",
-    "compare", "notebooks", "alert", "dashboard", "merge_results",
+    "compare", "notebooks", "alert", "dashboard", "merge_results", "instructions",
     "history", "findings",
 )

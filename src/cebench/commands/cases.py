@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 NAME = "cases"
 HELP = "print the case grid"
@@ -19,11 +20,23 @@ def add_arguments(parser) -> None:
                         help="judge runnability for this device (default: this machine's)")
 
 
+def _bench_device() -> str:
+    """This machine's benchmark device; the CPU, said on stderr, where torch is missing."""
+    try:
+        from cebench.grid.inputs import bench_device
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        print("cebench cases: torch is not installed: runnability is judged for the CPU "
+              "(--device cuda for a GPU)", file=sys.stderr)
+        return "cpu"
+    return bench_device()
+
+
 def run(args) -> int:
     from cebench.grid.cases import case_rows
-    from cebench.grid.inputs import bench_device
 
-    device = args.device or bench_device()
+    device = args.device or _bench_device()
     rows = case_rows(device, args.grid)
     if args.json:
         print(json.dumps(rows, indent=1))

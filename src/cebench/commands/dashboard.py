@@ -13,7 +13,9 @@ HELP = "build the HTML dashboard (asv + analysis + compare + check) from results
 DESCRIPTION = (
     "Builds html/ from committed results alone: asv publish with the offline "
     "asv-tachyon UI, the analysis notebooks, the torch-version compare reports "
-    "and the semantics check. Exits 1 if any part failed (each named in one line).")
+    "and the semantics check. The site is built in a temporary folder that replaces "
+    "--html only when complete (Ctrl-C leaves the previous site). Exits 1 if any part "
+    "failed (each named in one line).")
 
 
 def add_arguments(parser) -> None:
@@ -23,9 +25,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--html", default="html", help="output directory, replaced (default: html)")
     parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     parser.add_argument("--only", metavar="PARTS", help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--analysis", metavar="DIR",
+                        help="folder of analysis notebooks (default: the project's analysis/)")
 
 
 def run(args) -> int:
+    import asv  # noqa: F401 -- every part but `check` needs the analysis extra: say so first
+    import pandas  # noqa: F401
+
     from cebench.publish.dashboard import PARTS, build_dashboard
 
     conf = Path(args.config)
@@ -38,9 +45,13 @@ def run(args) -> int:
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise InputError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    outcomes = build_dashboard(results, Path(args.html), conf, parts)
+    notebook_dir = Path(args.analysis) if args.analysis else None
+    if notebook_dir is not None and not notebook_dir.is_dir():
+        raise InputError(f"no analysis folder {notebook_dir}")
+    outcomes = build_dashboard(results, Path(args.html), conf, parts, notebook_dir)
     for o in outcomes:
-        print(f"cebench dashboard: {o.name}: {'ok' if o.ok else 'FAILED'}: {o.message}",
+        state = "skipped" if o.skipped else "ok" if o.ok else "FAILED"
+        print(f"cebench dashboard: {o.name}: {state}: {o.message}",
               file=sys.stdout if o.ok else sys.stderr)
     print(f"cebench dashboard: open {os.path.join(args.html, 'index.html')}")
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FINDING

@@ -2,44 +2,60 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
-from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
+from cebench.errors import EXIT_BAD_INPUT, EXIT_FINDING, EXIT_OK, InputError
 
 NAME = "notebooks"
 ALIASES = ("analysis",)
 HELP = "execute the analysis notebooks and write offline HTML"
 DESCRIPTION = (
     "Execute every analysis notebook headless against a results folder and "
-    "write each as HTML (with its figures) into the out folder. Exit 1 if a notebook "
-    "fails, 2 on bad input.")
+    "write each as HTML (with its figures) into the out folder. The project is the "
+    "nearest folder, from here upwards, that holds asv.conf.json; its analysis/, "
+    "results/ and html/analysis/ are the defaults. Exit 1 if a notebook fails, 2 on "
+    "bad input (no notebooks, no readable results).")
+
+#: A terminal colour code (IPython colours the tracebacks a failing cell records).
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Errors a notebook raises for bad input (no readable results): exit 2, not 1.
+INPUT_ERRORS = ("ResultsError", "InputError", "MissingDependency")
 
 
 def add_arguments(parser) -> None:
-    from cebench.publish.notebooks import DEFAULT_NOTEBOOK_DIR
-
-    parser.add_argument("--results", default="results", help="asv results folder "
-                        "(default: results)")
-    parser.add_argument("--out", default="html/analysis",
-                        help="output folder (default: html/analysis)")
-    parser.add_argument("--notebooks", default=str(DEFAULT_NOTEBOOK_DIR),
-                        help=f"folder of notebooks (default: {DEFAULT_NOTEBOOK_DIR})")
+    parser.add_argument("--results", help="asv results folder (default: the project's results/)")
+    parser.add_argument("--out", help="output folder (default: the project's html/analysis)")
+    parser.add_argument("--analysis", "--notebooks", dest="notebooks", metavar="DIR",
+                        help="folder of notebooks (default: the project's analysis/)")
     parser.add_argument("--timeout", type=int, default=600,
                         help="seconds per notebook cell (default 600)")
 
 
 def run(args) -> int:
-    from nbclient.exceptions import CellExecutionError
-
+    from cebench.asvconf import find_project_root
     from cebench.publish import notebooks
+    from cebench.results.load import result_files
 
-    results_dir, out_dir = Path(args.results), Path(args.out)
-    notebook_dir = Path(args.notebooks)
-    if not results_dir.is_dir():
-        raise InputError(f"no results directory at {results_dir}")
+    root = find_project_root()
+    base = root if root else Path()
+    results_dir = Path(args.results) if args.results else base / "results"
+    out_dir = Path(args.out) if args.out else base / "html" / "analysis"
+    notebook_dir = Path(args.notebooks) if args.notebooks else notebooks.find_notebook_dir()
+    if notebook_dir is None:
+        raise InputError("no analysis notebooks found: run from a cebench checkout (a folder "
+                         "with asv.conf.json and analysis/, or below it) or pass --analysis DIR")
     if not notebooks.notebook_paths(notebook_dir):
         raise InputError(f"no notebooks (*.ipynb) in {notebook_dir}")
+    if not results_dir.is_dir():
+        raise InputError(f"no results directory at {results_dir}")
+    if not result_files(results_dir):
+        raise InputError(f"no asv result files in {results_dir} (<machine>/<run>.json)")
+    import nbclient  # noqa: F401 -- a missing extra: one line before any work
+
+    from nbclient.exceptions import CellExecutionError
+
     skipped = unreadable_results(results_dir)
     if skipped:
         print(f"cebench notebooks: skipped {len(skipped)} unreadable result file(s): "
@@ -48,9 +64,12 @@ def run(args) -> int:
         notebooks.run_all(results_dir, out_dir, notebook_dir, timeout_s=args.timeout,
                           log=print)
     except CellExecutionError as exc:
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        print(f"cebench notebooks: a notebook failed: {lines[-1] if lines else exc}",
-              file=sys.stderr)
+        lines = [ln for ln in ANSI_ESCAPE.sub("", str(exc)).splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else type(exc).__name__
+        if getattr(exc, "ename", None) in INPUT_ERRORS:
+            print(f"cebench notebooks: error: {last}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"cebench notebooks: a notebook failed: {last}", file=sys.stderr)
         return EXIT_FINDING
     return EXIT_OK
 

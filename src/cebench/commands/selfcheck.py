@@ -31,7 +31,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--min-run-time", type=float, default=0.2,
                         help="torch Timer's blocked_autorange min_run_time (default 0.2)")
     parser.add_argument("--threads", type=int,
-                        help="torch intra-op threads for every method (default: torch's)")
+                        help="torch intra-op threads for every method (default: as the suite "
+                        "measures: on the CPU CEBENCH_CPU_THREADS, default 1; torch's on CUDA)")
     parser.add_argument("--peak-mib", type=int, default=0,
                         help="size of the peak-bandwidth copy in MiB (default: 256 on the "
                         "CPU, 1024 on CUDA, and the result updates the per-machine cache)")
@@ -43,6 +44,7 @@ def run(args) -> int:
     from cebench.grid.cases import PASSES, lookup
     from cebench.grid.inputs import bench_device
     from cebench.measure import selfcheck
+    from cebench.measure.timing import pin_cpu_threads
 
     device = args.device or bench_device()
     if device == "cuda" and not torch.cuda.is_available():
@@ -62,6 +64,11 @@ def run(args) -> int:
     try:
         if args.threads:
             torch.set_num_threads(args.threads)
+        elif device == "cpu":  # what the suite's CPU benchmarks run on (asvbench)
+            try:
+                pin_cpu_threads()
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
         sys.stdout.flush()
         report = selfcheck.run_selfcheck(

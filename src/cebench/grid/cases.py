@@ -208,6 +208,14 @@ GRIDS: dict[str, dict[str, tuple]] = {
         "dtype": ("float32", "bfloat16"),
         "weighting": ("none", "random"),
     },
+    # Instruction counts under valgrind (CPU only, deterministic): the CPU-sized families
+    # over every layout, reduction, weighted or not.
+    "instructions": {
+        "family": ("small", "small-seg"),
+        "layout": LAYOUTS,
+        "reduction": REDUCTIONS,
+        "weighting": ("none", "random"),
+    },
     # Kernel-level (CUDA events, L2 flushed) single-call times.
     "kernel": {
         "family": ("classification", "llm-128k", "segmentation", "segmentation-150"),

@@ -82,7 +82,8 @@ def make_target(case: Case, device: str, gen: torch.Generator) -> torch.Tensor:
     spatial = (shape[0], *shape[2:])
     target = torch.randint(0, classes, spatial, generator=gen, device=device)
     if case.ignore_fraction:
-        ignored = torch.rand(spatial, generator=gen, device=device) < case.ignore_fraction
+        ignored = torch.rand(spatial, generator=gen, device=device,
+                             dtype=torch.float32) < case.ignore_fraction
         target[ignored] = IGNORE_INDEX
     return target
 
@@ -92,11 +93,11 @@ def make_weight(case: Case, device: str, gen: torch.Generator) -> torch.Tensor |
     if case.weighting == "none":
         return None
     if case.weighting == "ones":
-        weight = torch.ones(classes, device=device)
+        weight = torch.ones(classes, device=device, dtype=torch.float32)
     elif case.weighting == "random":
-        weight = 0.5 + torch.rand(classes, generator=gen, device=device)
+        weight = 0.5 + torch.rand(classes, generator=gen, device=device, dtype=torch.float32)
     else:  # zero_class: the article's class weights, one zero in six
-        seed = torch.tensor(SEED_CLASS_WEIGHTS, device=device)
+        seed = torch.tensor(SEED_CLASS_WEIGHTS, device=device, dtype=torch.float32)
         weight = seed.repeat(-(-classes // len(seed)))[:classes]
     return weight.to(dtype)
 

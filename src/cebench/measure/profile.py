@@ -5,8 +5,9 @@ Writes into ``--out`` (file names start with ``<case>.<pass>``):
 * ``.timeline.png`` — memory over time (allocator events from the profiler; NVML
   device memory used when NVML runs) and the SM clock;
 * ``.trace.json`` — the Chrome trace (chrome://tracing, Perfetto);
-* ``.summary.json`` — case, device, torch version, allocator peaks (measured and the
-  analytical expectation), the NVML summary or why it is unavailable, top ops by time.
+* ``.summary.json`` — case, device, torch version, wall time per call (without the
+  profiler), allocator peaks (measured and the analytical expectation), the NVML summary
+  or why it is unavailable, top ops by self time with their share of the total.
 
 On the CPU the profiler records CPU memory events and NVML is reported unavailable.
 """
@@ -14,6 +15,8 @@ On the CPU the profiler records CPU memory events and NVML is reported unavailab
 from __future__ import annotations
 
 import json
+import statistics
+import time
 from pathlib import Path
 
 PASS_CHOICES = ("forward", "forward_backward")
@@ -36,6 +39,12 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
     fn = loss_call(inputs, pass_)
     fn()  # warm: kernels chosen, caches filled
     timing.synchronize(device)
+    wall_s = []
+    for _ in range(iterations):  # without the profiler, which slows small calls down
+        start = time.perf_counter()
+        fn()
+        timing.synchronize(device)
+        wall_s.append(time.perf_counter() - start)
     nvml.release_cached_memory()  # else NVML's baseline already holds the warm-up's pool
 
     activities = [ProfilerActivity.CPU]
@@ -73,7 +82,10 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
         "device_name": (torch.cuda.get_device_name(torch_index) if device == "cuda"
                         else machine_name()),
         "torch_version": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
         "logits_bytes": case.logits_bytes,
+        "wall_s_per_call": {"median": statistics.median(wall_s), "calls": len(wall_s),
+                            "source": "perf_counter, synchronised, without the profiler"},
         "allocator_peaks": measured,
         "nvml": nvml_summary.as_dict(),
         "top_ops": _top_ops(prof, device),
@@ -90,6 +102,9 @@ def profile_case(inputs, pass_: str, iterations: int, out_dir: Path) -> dict:
 
 
 def _top_ops(prof, device: str, limit: int = 10) -> list[dict]:
+    """The ``limit`` entries with the most self time, each with its ``share`` of the total:
+    on CUDA the device's kernels (and copies) by device time, on the CPU the ops by self
+    CPU time (self times do not overlap, so shares add up to at most 1)."""
     rows = []
     for avg in prof.key_averages():
         device_us = getattr(avg, "self_device_time_total", None)
@@ -101,8 +116,14 @@ def _top_ops(prof, device: str, limit: int = 10) -> list[dict]:
             "self_device_time_us": device_us,
             "self_memory_bytes": (getattr(avg, "self_device_memory_usage", 0)
                                   if device == "cuda" else avg.self_cpu_memory_usage),
+            "on_device": str(getattr(avg, "device_type", "")).endswith("CUDA"),
         })
     key = "self_device_time_us" if device == "cuda" else "self_cpu_time_us"
+    if device == "cuda":  # an op's device time is its kernels': count the kernels only
+        rows = [r for r in rows if r["on_device"]]
+    total = sum(r[key] for r in rows)
+    for r in rows:
+        r["share"] = r[key] / total if total else 0.0
     rows.sort(key=lambda r: r[key], reverse=True)
     return rows[:limit]
 

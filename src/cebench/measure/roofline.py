@@ -64,9 +64,6 @@ import os
 import warnings
 from pathlib import Path
 
-import torch
-
-from cebench.measure import timing
 from cebench.grid.cases import PASSES, Case
 
 TARGET_INDEX_BYTES = 8  # int64 class indices
@@ -229,7 +226,10 @@ def default_copy_bytes(device: str) -> int:
 def measure_peak_bandwidth(device: str, copy_bytes: int | None = None, *,
                            budget_s: float = 2.0) -> PeakBandwidth:
     """Time ``dst.copy_(src)`` of ``copy_bytes`` on ``device`` with cebench's timer."""
+    import torch
+
     from cebench.environment import machine_name
+    from cebench.measure import timing
 
     nbytes = copy_bytes or default_copy_bytes(device)
     source = torch.empty(nbytes // 4, dtype=torch.float32, device=device).fill_(1.0)
@@ -261,6 +261,8 @@ def load_peak_bandwidth(path: Path) -> PeakBandwidth | None:
     """The cached measurement at ``path``; None (with a warning) if it is unusable."""
     try:
         data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.pop("version", None) != CACHE_VERSION:
             raise ValueError("unknown cache version")
         peak = PeakBandwidth(**data)

@@ -13,15 +13,22 @@ Parts, each built on its own so that one failing does not stop the others:
 html/cebench/index.html links them all, and a small link bar injected into html/index.html
 (the tachyon front page) leads there. Nothing in the site loads anything from outside html/.
 Each part's failure is one line on stderr; the command then exits 1.
+
+The site is built into a temporary sibling folder that replaces html/ only when the build
+is complete: an interrupted build (Ctrl-C) leaves the previous html/ as it was. Each part
+runs as a command in its own session; a Ctrl-C is forwarded to it once (SIGINT), and it
+is given time to clean up (temporary folders, notebook kernels) before this one returns.
 """
 
 from __future__ import annotations
 
 import html as html_escape
+import importlib.util
 import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,10 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cebench import asvconf
-from cebench.errors import InputError
+from cebench.errors import InputError, missing_dependency
 
 PARTS = ("asv", "analysis", "compare", "check")
 LINK_BAR_MARKER = "<!-- cebench link bar -->"
+#: Seconds a part's command gets to clean up after a Ctrl-C before it is killed.
+CLEANUP_GRACE_S = 60
 
 
 @dataclass
@@ -43,22 +52,52 @@ class PartOutcome:
     ok: bool
     message: str
     links: list[tuple[str, str]] = field(default_factory=list)
+    skipped: bool = False  # not built here (a missing extra), not a failure
 
 
 # --- running the pieces --------------------------------------------------------------
 
 
 def _run(cmd: list[str], cwd: Path, timeout_s: float = 1800) -> tuple[int, str]:
-    """Runs ``cmd``; returns (exit code, the last line of its output, for a one-line report)."""
+    """Runs ``cmd``; returns (exit code, the last line of its output, for a one-line report).
+
+    The command runs in its own session, so a Ctrl-C in the terminal reaches this process
+    only; :func:`_stop` forwards it once and waits for the command to clean up.
+    """
     try:
-        proc = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout_s)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
     except FileNotFoundError as exc:
         return 127, f"{cmd[0]}: not found ({exc.strerror})"
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        _stop(proc)
         return 124, f"timed out after {timeout_s:.0f} s"
-    lines = [ln for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
+    except BaseException:  # KeyboardInterrupt above all: let the command clean up first
+        _stop(proc)
+        raise
+    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
     return proc.returncode, (lines[-1].strip() if lines else "")
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = CLEANUP_GRACE_S) -> None:
+    """SIGINT to a running command (it removes its temporary files and shuts its notebook
+    kernels down, as after a Ctrl-C), then SIGKILL if it has not exited within grace_s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _cebench(*args: str) -> list[str]:
@@ -106,10 +145,14 @@ def write_tachyon_sidecars(html_dir: Path, repo: Path) -> None:
         shutil.copy2(html_dir / "swallow.ico", html_dir / "favicon.ico")
 
 
-def build_analysis(results_dir: Path, html_dir: Path, root: Path) -> PartOutcome:
+def build_analysis(results_dir: Path, html_dir: Path, root: Path,
+                   notebook_dir: Path | None = None) -> PartOutcome:
     out = html_dir / "analysis"
-    code, last = _run(_cebench("notebooks", "--results", str(results_dir.resolve()),
-                               "--out", str(out.resolve())), cwd=root)
+    cmd = _cebench("notebooks", "--results", str(results_dir.resolve()),
+                   "--out", str(out.resolve()))
+    if notebook_dir is not None:
+        cmd += ["--analysis", str(Path(notebook_dir).resolve())]
+    code, last = _run(cmd, cwd=root)
     pages = sorted(out.glob("*.html")) if out.is_dir() else []
     links = [(p.stem.replace("_", " "), f"analysis/{p.name}") for p in pages]
     if code != 0:
@@ -348,7 +391,8 @@ def build_compare(results_dir: Path, out_dir: Path, root: Path,
     try:
         machines = runs_by_machine(results_dir, skipped)
     except Exception as exc:  # noqa: BLE001 -- ResultsError, or a loader defect: one line
-        return PartOutcome("compare", False, f"cannot load {results_dir}: {exc}")
+        reason = missing_dependency(exc) if isinstance(exc, ModuleNotFoundError) else None
+        return PartOutcome("compare", False, f"cannot load {results_dir}: {reason or exc}")
     pairs = {}
     for machine, runs in machines.items():
         versions = list(latest_per_torch(runs))
@@ -419,6 +463,9 @@ def noise_notes(results_dir: Path) -> list[str]:
 
 
 def build_check(out_dir: Path, root: Path) -> PartOutcome:
+    if not _installed("torch"):
+        return PartOutcome("check", True, "torch is not installed: no semantics check "
+                           "(pip install 'cebench[bench]')", skipped=True)
     report_path = out_dir / "check.json"
     code, last = _run(_cebench("check", "--json", str(report_path)), cwd=root)
     if code not in (0, 1) or not report_path.exists():
@@ -458,7 +505,11 @@ def write_cebench_index(html_dir: Path, outcomes: list[PartOutcome],
     for outcome in outcomes:
         links = "".join(f'<li><a href="../{html_escape.escape(path)}">{html_escape.escape(title)}</a></li>'
                         for title, path in outcome.links)
-        status = "" if outcome.ok else f' <span style="color:#b42318">failed: {html_escape.escape(outcome.message)}</span>'
+        status = ""
+        if outcome.skipped or not outcome.ok:
+            word, colour = ("skipped", "#6e7781") if outcome.skipped else ("failed", "#b42318")
+            status = (f' <span style="color:{colour}">{word}: '
+                      f'{html_escape.escape(outcome.message)}</span>')
         items.append(f"<h2>{outcome.name}{status}</h2><ul>{links}</ul>")
     page = html_dir / "cebench" / "index.html"
     page.parent.mkdir(parents=True, exist_ok=True)
@@ -506,28 +557,78 @@ def inject_link_bar(index_html: Path, verdicts: list[Verdict] = ()) -> None:
                                        + "\n</body>", 1))
 
 
-def clear_output_dir(html_dir: Path) -> None:
-    """Empties html_dir, refusing a folder that is not a previous dashboard (a typo in
-    --html must not delete a source tree)."""
+CHIP_STYLE_MARKER = "<!-- cebench chip style -->"
+_CHIP_STYLE = (CHIP_STYLE_MARKER + "<style>.param-picker .param-chips{max-height:7.5rem;"
+               "overflow-y:auto;padding-right:.3rem}</style>")
+
+
+def inject_chip_style(index_html: Path) -> None:
+    """Caps the tachyon graph page's parameter picker at a few rows, scrolling inside
+    itself: a benchmark with many parameter combinations (Core: 150) would otherwise list
+    them all above its chart. Benchmark names, parameters and results are unchanged.
+    Idempotent."""
+    text = index_html.read_text()
+    if CHIP_STYLE_MARKER in text:
+        return
+    if "</head>" not in text:
+        raise ValueError(f"{index_html} has no </head>")
+    index_html.write_text(text.replace("</head>", _CHIP_STYLE + "\n</head>", 1))
+
+
+def check_output_dir(html_dir: Path) -> None:
+    """Refuses an output folder that is not empty and is not a previous dashboard (a typo
+    in --html must not replace a source tree)."""
     if html_dir.exists():
+        if not html_dir.is_dir():
+            raise InputError(f"{html_dir} is not a folder; choose another --html")
         previous = (html_dir / "index.json").exists() or (html_dir / "cebench").is_dir()
         if any(html_dir.iterdir()) and not previous:
             raise InputError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
-        shutil.rmtree(html_dir)
-    html_dir.mkdir(parents=True)
+
+
+def replace_dir(new: Path, old: Path) -> None:
+    """Puts folder ``new`` where ``old`` is (both on one file system): ``old`` is moved
+    aside, ``new`` renamed into place, then the previous one deleted."""
+    aside = None
+    if old.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.previous-", dir=old.parent))
+        aside.rmdir()
+        old.rename(aside)
+    try:
+        new.rename(old)
+    except BaseException:
+        if aside is not None:
+            aside.rename(old)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
-                    parts: tuple[str, ...] = PARTS) -> list[PartOutcome]:
-    """Builds every requested part into html_dir; returns each part's outcome."""
+                    parts: tuple[str, ...] = PARTS,
+                    notebook_dir: Path | None = None) -> list[PartOutcome]:
+    """Builds every requested part; returns each part's outcome. The site is built in a
+    temporary sibling of html_dir that replaces it when complete (see the module doc)."""
+    check_output_dir(html_dir)
+    html_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{html_dir.name}.building-", dir=html_dir.parent))
+    try:
+        outcomes = _build_site(results_dir, staging, conf_path, parts, notebook_dir)
+        replace_dir(staging, html_dir)
+    finally:  # interrupted or failed: the previous html_dir stays as it was
+        shutil.rmtree(staging, ignore_errors=True)
+    return outcomes
+
+
+def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple[str, ...],
+                notebook_dir: Path | None) -> list[PartOutcome]:
     root = conf_path.resolve().parent
-    clear_output_dir(html_dir)
     out_dir = html_dir / "cebench"
     outcomes, verdicts = [], []
     with tempfile.TemporaryDirectory(prefix="cebench-dashboard-") as tmp:
         steps = {
             "asv": lambda: publish_asv(results_dir, html_dir, conf_path, Path(tmp)),
-            "analysis": lambda: build_analysis(results_dir, html_dir, root),
+            "analysis": lambda: build_analysis(results_dir, html_dir, root, notebook_dir),
             "compare": lambda: build_compare(results_dir, out_dir, root, verdicts),
             "check": lambda: build_check(out_dir, root),
         }
@@ -545,13 +646,12 @@ def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
     index = html_dir / "index.html"
     if index.exists():
         inject_link_bar(index, verdicts)
+        inject_chip_style(index)
     else:  # asv failed: still give the site a front page that leads to the rest
         shutil.copy2(out_dir / "index.html", index)
         text = index.read_text().replace('href="index.html"', 'href="cebench/index.html"')
         index.write_text(text.replace('href="../', 'href="'))
     return outcomes
-
-
 
 
 # --- the CI regression gate ------------------------------------------------------------
@@ -586,6 +686,8 @@ def alert_report(results: Path, machine: str | None = None,
     skipped: list[Path] = []
     try:
         machines = runs_by_machine(results, skipped)
+    except ModuleNotFoundError as exc:
+        raise (missing_dependency(exc) or exc) from None
     except Exception as exc:  # noqa: BLE001 -- reported in one line
         raise InputError(f"cannot load {results}: {exc}") from None
     if machine:

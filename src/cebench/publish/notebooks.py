@@ -21,12 +21,26 @@ from pathlib import Path
 
 from cebench.errors import InputError
 
-#: The notebooks shipped in the repository (src layout: <repo>/src/cebench/ -> <repo>/analysis).
+#: The notebooks of the checkout cebench is imported from (src layout: <repo>/src/cebench/
+#: -> <repo>/analysis); outside a checkout (an installed wheel) this folder does not exist.
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "analysis"
 
 #: An external script or stylesheet in HTML: what the offline page must not contain.
 EXTERNAL_RESOURCE = re.compile(
     r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
+
+
+def find_notebook_dir(start: Path | None = None) -> Path | None:
+    """The project's ``analysis/`` folder: that of the nearest folder holding asv.conf.json,
+    from ``start`` (default: the current directory) upwards, else that of the checkout
+    cebench is imported from (an editable install); None when neither has notebooks."""
+    from cebench.asvconf import find_project_root
+
+    root = find_project_root(start)
+    for folder in ([root / "analysis"] if root else []) + [DEFAULT_NOTEBOOK_DIR]:
+        if notebook_paths(folder):
+            return folder
+    return None
 
 
 def notebook_paths(notebook_dir: Path = DEFAULT_NOTEBOOK_DIR) -> list[Path]:
@@ -35,22 +49,51 @@ def notebook_paths(notebook_dir: Path = DEFAULT_NOTEBOOK_DIR) -> list[Path]:
 
 
 def _kernel_manager(kernel_dir: Path):
-    """A kernel manager for this interpreter's ipykernel (not whatever 'python3' resolves to)."""
+    """An (asyncio) kernel manager for this interpreter's ipykernel (not whatever
+    'python3' resolves to), its sockets and connection file in ``kernel_dir``."""
     from ipykernel.kernelspec import write_kernel_spec
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
     write_kernel_spec(kernel_dir / "cebench-python",
                       overrides={"display_name": f"cebench ({sys.executable})"})
     specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
-    return KernelManager(kernel_name="cebench-python", kernel_spec_manager=specs,
-                         transport="ipc", ip=str(kernel_dir / "ipc"))  # sockets: files here
+    return AsyncKernelManager(kernel_name="cebench-python", kernel_spec_manager=specs,
+                              transport="ipc", ip=str(kernel_dir / "ipc"),
+                              connection_file=str(kernel_dir / "kernel.json"))
+
+
+def _execute_interruptibly(client, km) -> None:
+    """``client.execute()`` in an event loop of its own; then the kernel is shut down.
+
+    A Ctrl-C raises KeyboardInterrupt within about a second: nbclient's own SIGINT and
+    SIGTERM handlers (which shut down only a kernel nbclient owns, then keep waiting for
+    the running cell up to its timeout) are not installed, and the asyncio kernel client
+    waits in the event loop, not in a blocking socket poll that a signal cannot reach.
+    Whatever happens, the running tasks are cancelled and the kernel is shut down.
+    """
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    loop.add_signal_handler = lambda *args, **kwargs: None  # keep Python's handlers
+    try:
+        loop.run_until_complete(client.async_execute())
+    finally:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        if km.has_kernel:  # nbclient leaves a kernel it did not create running
+            loop.run_until_complete(km.shutdown_kernel(now=True))
+        loop.close()
 
 
 def execute(path: Path, results_dir: Path, out_dir: Path, timeout_s: int = 600):
     """Run one notebook in a fresh kernel with the cebench env vars; the executed notebook.
 
-    Raises nbclient's ``CellExecutionError`` (with the failing cell's traceback) on error.
+    Raises nbclient's ``CellExecutionError`` (with the failing cell's traceback) on error,
+    KeyboardInterrupt on Ctrl-C (the kernel shut down, its temporary folder removed).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -64,12 +107,9 @@ def execute(path: Path, results_dir: Path, out_dir: Path, timeout_s: int = 600):
     try:
         with tempfile.TemporaryDirectory(prefix="cebench-kernel-") as kernel_dir:
             km = _kernel_manager(Path(kernel_dir))
-            try:
-                NotebookClient(nb, km=km, timeout=timeout_s,
-                               resources={"metadata": {"path": str(path.parent)}}).execute()
-            finally:  # nbclient leaves a kernel it did not create running
-                if km.has_kernel:
-                    km.shutdown_kernel(now=True)
+            client = NotebookClient(nb, km=km, timeout=timeout_s,
+                                    resources={"metadata": {"path": str(path.parent)}})
+            _execute_interruptibly(client, km)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -21,20 +21,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cebench import asvconf  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
 VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#8e44ad",
                    "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#bdc3c7"}
 
 
+def _project_path(relative: str) -> Path:
+    """``relative`` inside the project (see :func:`cebench.asvconf.find_project_root`),
+    whichever folder of it the notebook runs in; relative to here outside a project."""
+    root = asvconf.find_project_root()
+    return root / relative if root else Path(relative)
+
+
 def results_dir() -> Path:
-    """``CEBENCH_RESULTS`` (default ``../results``, the repository's from ``analysis/``)."""
-    return Path(os.environ.get("CEBENCH_RESULTS", "../results"))
+    """``CEBENCH_RESULTS``, default the project's ``results/``."""
+    return Path(os.environ.get("CEBENCH_RESULTS") or _project_path("results"))
 
 
 def out_dir() -> Path:
-    """``CEBENCH_ANALYSIS_OUT`` (default ``html/analysis``), created."""
-    path = Path(os.environ.get("CEBENCH_ANALYSIS_OUT", "html/analysis"))
+    """``CEBENCH_ANALYSIS_OUT`` (default the project's ``html/analysis``), created."""
+    path = Path(os.environ.get("CEBENCH_ANALYSIS_OUT") or _project_path("html/analysis"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -131,7 +139,8 @@ def ratio_grid(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
 
 
 def ratio_heatmap(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
-                  facet: str = "weighting", title: str = ""):
+                  facet: str = "weighting", title: str = "",
+                  colour_label: str = "log2(ratio): red = slower"):
     """Heatmaps of the geometric-mean ratio, ``row`` x ``col``, one panel per ``facet``."""
     grids = ratio_grid(table, row, col, facet)
     if not grids:
@@ -149,7 +158,7 @@ def ratio_heatmap(table: pd.DataFrame, row: str = "reduction", col: str = "dtype
         for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=axes[0].tolist(), label="log2(ratio): red = slower")
+    fig.colorbar(image, ax=axes[0].tolist(), label=colour_label)
     fig.suptitle(title or "Geometric-mean ratio candidate / baseline", fontsize=10)
     return fig
 
@@ -178,6 +187,33 @@ def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
     ax.set_xlabel(x)
     ax.set_title(title)
     ax.legend(title=hue, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --- instruction counts -------------------------------------------------------------------
+
+
+def instructions_by_version(counts: pd.DataFrame, title: str = ""):
+    """Instructions per call of each case (rows), one marker per torch version (log x).
+
+    ``counts`` is :func:`cebench.results.load.instruction_counts` of one pass."""
+    if counts.empty or "case" not in counts:
+        return None
+    table = counts.pivot_table(index="case", columns="torch_version", values="value",
+                               aggfunc="median")
+    table = table[sorted(table.columns, key=results.version_key)].sort_index(ascending=False)
+    fig, ax = plt.subplots(figsize=(8, 0.2 * len(table) + 1.4))
+    y = np.arange(len(table))
+    for i, version in enumerate(table.columns):
+        ax.scatter(table[version], y, s=16, marker="os^vD"[i % 5], label=f"torch {version}",
+                   zorder=3)
+    ax.set_xscale("log")
+    ax.set_yticks(y, table.index, fontsize=6)
+    ax.grid(axis="x", which="both", lw=0.3)
+    ax.set_xlabel("instructions per call (callgrind, one CPU thread; log)")
+    ax.set_title(title or "Instructions per call by torch version")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

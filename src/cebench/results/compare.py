@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from cebench.errors import InputError
+from cebench.results import deterministic
 from cebench.results import load as results_mod
 
 #: unit -> +1 when a larger value is worse, -1 when a smaller one is; other units
@@ -65,10 +66,10 @@ WORSE_WHEN = {
 #: (tau) applies to them. Self-normalised units (the paired weighted/unweighted
 #: 'ratio'), memory and accuracy do not move with it.
 SHIFTED_UNITS = frozenset({"seconds", "bytes/s", "fraction"})
-#: Units measured without run-to-run noise: compared by threshold alone.
-DETERMINISTIC_UNITS = frozenset({"instructions"})
-#: Default threshold of the deterministic units (relative change).
-DETERMINISTIC_THRESHOLD = 0.01
+#: Units measured without run-to-run noise (instruction counts) are compared by their
+#: relative change against a threshold alone: cebench.results.deterministic.
+DETERMINISTIC_UNITS = deterministic.DETERMINISTIC_UNITS
+DETERMINISTIC_THRESHOLD = deterministic.DEFAULT_THRESHOLD
 
 SPEC_KEYS = ("torch", "commit", "env")
 
@@ -141,25 +142,34 @@ def _commit_dates(rows: pd.DataFrame) -> dict[str, pd.Timestamp]:
 
 def choose_commits(base: pd.DataFrame, cand: pd.DataFrame, baseline: Spec,
                    candidate: Spec) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """When a side's spec names no commit and its runs span several commits, keep one:
-    the newest commit both sides have, else that side's newest. Returns the two sides
-    and one note per narrowing (for the report)."""
+    """When a side's spec names no commit and its runs span several commits, keep one
+    commit per benchmark: the newest at which both sides ran that benchmark, else that
+    side's newest run of it. Per benchmark, so that a later run of a subset (say, only
+    the instruction counts) does not hide the other benchmarks' earlier runs. Returns the
+    two sides and one note per narrowed side (for the report)."""
     notes = []
-    common = set(base["commit"]) & set(cand["commit"])
-    for role, spec, rows in (("baseline", baseline, base), ("candidate", candidate, cand)):
+    sides = {"baseline": base, "candidate": cand}
+    for role, spec, rows, other in (("baseline", baseline, base, cand),
+                                    ("candidate", candidate, cand, base)):
         if spec.commit is not None or rows["commit"].nunique() <= 1:
             continue
         dates = _commit_dates(rows)
-        pool = {c: d for c, d in dates.items() if c in common} or dates
-        chosen = max(pool, key=lambda c: (pool[c], c))
-        why = "the newest commit both sides have" if chosen in common else "its newest commit"
-        notes.append(f"{role} {spec.text}: runs at {len(dates)} commits; taking "
-                     f"{str(chosen)[:8]} ({why}; name another with commit=)")
-        if role == "baseline":
-            base = rows[rows["commit"] == chosen]
-        else:
-            cand = rows[rows["commit"] == chosen]
-    return base, cand, notes
+        other_commits = other.groupby("benchmark")["commit"].agg(set).to_dict()
+        kept, chosen, shared = [], set(), True
+        for benchmark, bench_rows in rows.groupby("benchmark"):
+            mine = set(bench_rows["commit"])
+            pool = mine & other_commits.get(benchmark, set())
+            shared &= bool(pool)
+            commit = max(pool or mine, key=lambda c: (dates[c], c))
+            chosen.add(commit)
+            kept.append(bench_rows[bench_rows["commit"] == commit])
+        sides[role] = pd.concat(kept)
+        why = ("the newest commit both sides have" if shared else
+               "the newest commit both sides have, else its newest")
+        notes.append(f"{role} {spec.text}: runs at {len(dates)} commits; taking per benchmark "
+                     f"{why} ({', '.join(sorted(str(c)[:8] for c in chosen))}; "
+                     "name another with commit=)")
+    return sides["baseline"], sides["candidate"], notes
 
 
 # --- statistics (pure) ------------------------------------------------------------------
@@ -499,10 +509,8 @@ def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference,
     def verdict(r) -> str:
         if not (r.k_base and r.k_cand) or not np.isfinite(r.delta):
             return "missing"
-        if r.test == "threshold":
-            thr = math.log1p(DETERMINISTIC_THRESHOLD)
-            return ("regression" if r.delta > thr else "improvement" if r.delta < -thr
-                    else "unchanged")
+        if r.test == "threshold":  # lower is better: delta = log(candidate / baseline)
+            return deterministic.verdict(math.expm1(r.delta), DETERMINISTIC_THRESHOLD)
         beyond = abs(r.delta) > log_thr
         if r.test == "none":
             return "inconclusive" if beyond else "unchanged"
@@ -589,8 +597,8 @@ def outcome(table: pd.DataFrame) -> str:
 
 def compare_versions(df: pd.DataFrame, *, threshold: float = 0.05,
                      alpha: float = 0.01) -> pd.DataFrame:
-    """Every newer torch version against the oldest, per machine, at the newest commit
-    both have (all replicate runs there).
+    """Every newer torch version against the oldest, per machine, per benchmark at the
+    newest commit both have (all replicate runs there; see :func:`choose_commits`).
 
     The frames of :func:`compare_frames`, concatenated, with ``baseline_version`` and
     ``candidate_version`` columns; empty when no machine has two torch versions.

@@ -17,8 +17,9 @@ one commit). Each file is one run: the ``file`` column tells runs apart, and
 Columns: machine, cpu, gpu, env_name, torch_version, python, commit, date, benchmark
 (full asv name), short_name (class.method), kind (time/track), pass ('forward',
 'forward_backward' or None, from the method name), unit, one column per
-parameter (values unquoted: 'float32', 0.1), params (the parameter values joined,
-for labels), status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
+parameter (values unquoted: 'float32', 0.1), params (the parameters in words, for
+labels: 'family=small, weighting=random, ignore=0.1, smoothing=0.0'; :func:`param_label`),
+status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
 (asv's result: the median for time_), ci_99_low/high, q25, q75, n_samples, samples
 (the raw samples, a list, where ``--record-samples`` kept them, else None), file.
 """
@@ -47,8 +48,29 @@ VALUE_COLUMNS = ["params", "status", "value", "ci_99_low", "ci_99_high", "q25", 
                  "n_samples", "samples", "file"]
 
 
+#: Shorter words for long parameter names in labels (:func:`param_label`).
+PARAM_WORDS = {"ignore_fraction": "ignore", "label_smoothing": "smoothing"}
+
+
 class ResultsError(InputError):
     """The results directory is missing, empty, or holds nothing readable."""
+
+
+def param_label(params: dict) -> str:
+    """Parameters in words, for reports: {'family': 'small', 'ignore_fraction': 0.1} ->
+    'family=small, ignore=0.1' (an unparameterised benchmark: '')."""
+    return ", ".join(f"{PARAM_WORDS.get(name, name)}={value}" for name, value in params.items())
+
+
+def result_files(results_dir, machine: str | None = None) -> dict[Path, list[Path]]:
+    """Machine folder -> its asv result files (every ``*.json`` but ``machine.json``)."""
+    found = {}
+    for machine_dir in sorted(p for p in Path(results_dir).iterdir() if p.is_dir()):
+        if machine is None or machine_dir.name == machine:
+            paths = sorted(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
+            if paths:
+                found[machine_dir] = paths
+    return found
 
 
 def unquote(value: str):
@@ -123,18 +145,14 @@ def load(results_dir, machine: str | None = None,
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ResultsError(f"no results directory at {results_dir}")
-    found = {}
-    for machine_dir in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-        if machine is None or machine_dir.name == machine:
-            paths = sorted(p for p in machine_dir.glob("*.json") if p.name != "machine.json")
-            if paths:
-                found[machine_dir] = paths
+    import asv.results  # noqa: F401 -- asv's loader, needed for every file: fail once, here
+    found = result_files(results_dir, machine)
     benchmarks = load_benchmarks(results_dir) if found else {}
     rows: list[dict] = []
     files = 0
-    for machine_dir, result_files in found.items():
+    for machine_dir, paths in found.items():
         machine_info = load_machine(machine_dir)
-        for path in result_files:
+        for path in paths:
             files += 1
             try:
                 rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks))
@@ -223,7 +241,7 @@ def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
         params = {p: unquote(v) for p, v in zip(param_names, combo)}
         row = dict(common, benchmark=name, short_name=short_name, **{"pass": pass_of(name)},
                    kind=spec.get("type") or name.rsplit(".", 1)[-1].split("_", 1)[0],
-                   unit=spec.get("unit"), params=", ".join(str(v) for v in params.values()))
+                   unit=spec.get("unit"), params=param_label(params))
         row.update(params)
         row.update(_value_fields(value, stat or {}, sample))
         rows.append(row)
@@ -341,21 +359,21 @@ def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
     """The runs to show for each machine x torch version, per benchmark: those at the
     newest commit that the most torch versions of the machine share for that benchmark
     (so that versions are compared on the same code), else the version's own newest
-    commit; every replicate run there. Per benchmark, so that a run of a few benchmarks
-    on many releases (``cebench history``) hides no other benchmark's results."""
+    commit; every replicate run there. Chosen per benchmark, so a later run of only some
+    benchmarks (``asv run --bench``) replaces those and keeps the others' results."""
     if df.empty:
         return df
-    keyed = df.assign(torch_version=df["torch_version"].fillna("?"))
+    version = df["torch_version"].fillna("?")
     keep = set()
-    for (machine, benchmark), rows in keyed.groupby(["machine", "benchmark"]):
-        per_commit = rows.groupby("commit").agg(versions=("torch_version", "nunique"),
+    frame = df.assign(_version=version)
+    for (machine, benchmark), rows in frame.groupby(["machine", "benchmark"]):
+        per_commit = rows.groupby("commit").agg(versions=("_version", "nunique"),
                                                 date=("date", "max"))
         order = per_commit.sort_values(["versions", "date"]).index[::-1]
-        for version, vrows in rows.groupby("torch_version"):
+        for v, vrows in rows.groupby("_version"):
             have = set(vrows["commit"])
-            keep.add((machine, benchmark, version, next(c for c in order if c in have)))
-    mask = [k in keep for k in zip(keyed["machine"], keyed["benchmark"],
-                                   keyed["torch_version"], keyed["commit"])]
+            keep.add((machine, benchmark, v, next(c for c in order if c in have)))
+    mask = [k in keep for k in zip(df["machine"], df["benchmark"], version, df["commit"])]
     return df[mask]
 
 
@@ -377,22 +395,51 @@ def weight_overhead_pairs(df: pd.DataFrame) -> pd.DataFrame:
     the same ratio with the two interleaved in one process: less noisy.)
     """
     timed = ok(df)
-    timed = timed[(timed["kind"] == "time") & timed.get("weighting", pd.Series(
-        index=timed.index, dtype=object)).notna()]
+    return _weighted_over_unweighted(timed[timed["kind"] == "time"], param_columns(df),
+                                     "weighted_s", "unweighted_s")
+
+
+def _weighted_over_unweighted(rows: pd.DataFrame, params: list[str], weighted_name: str,
+                              unweighted_name: str) -> pd.DataFrame:
+    """Each row with a weighting other than 'none' over its twin with weighting 'none'."""
+    timed = rows[rows.get("weighting", pd.Series(index=rows.index, dtype=object)).notna()]
     if timed.empty:
         return pd.DataFrame(columns=["machine", "torch_version", "benchmark", "weighting",
-                                     "weighted_s", "unweighted_s", "ratio"])
-    params = [c for c in param_columns(df) if c != "weighting"]
+                                     weighted_name, unweighted_name, "ratio"])
+    params = [c for c in params if c != "weighting"]
     keys = ["machine", "torch_version", "env_name", "commit", "file", "benchmark",
             "short_name", "pass"] + params
     base = timed[timed["weighting"] == "none"][keys + ["value"]]
     weighted = timed[timed["weighting"] != "none"][keys + ["weighting", "value"]]
     joined = weighted.merge(base, on=keys, suffixes=("_w", "_u"), how="inner",
                             validate="many_to_one") if not weighted.empty else weighted
-    joined = joined.rename(columns={"value_w": "weighted_s", "value_u": "unweighted_s"})
+    joined = joined.rename(columns={"value_w": weighted_name, "value_u": unweighted_name})
     if not joined.empty:
-        joined["ratio"] = joined["weighted_s"] / joined["unweighted_s"]
+        joined["ratio"] = joined[weighted_name] / joined[unweighted_name]
     return joined.reset_index(drop=True)
+
+
+#: The asv unit of instruction counts (bench_instructions; cebench.measure.instructions).
+INSTRUCTIONS_UNIT = "instructions"
+
+
+def instruction_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with an instruction count (unit 'instructions'), with a ``case`` label:
+    family/layout/reduction/weighting."""
+    counts = ok(df)
+    counts = counts[counts["unit"] == INSTRUCTIONS_UNIT].copy()
+    axes = [c for c in ("family", "layout", "reduction", "weighting") if c in counts.columns]
+    counts["case"] = counts[axes].astype(str).agg("/".join, axis=1) if len(counts) else []
+    return counts
+
+
+def weighted_instruction_ratio(df: pd.DataFrame) -> pd.DataFrame:
+    """Weighted / unweighted instructions per call, per run, pass and case: the
+    deterministic CPU cost of ``weight`` (columns as :func:`weight_overhead_pairs`, with
+    ``weighted_instructions`` and ``unweighted_instructions``)."""
+    counts = instruction_counts(df).drop(columns="case")
+    return _weighted_over_unweighted(counts, param_columns(df), "weighted_instructions",
+                                     "unweighted_instructions")
 
 
 def geometric_mean(values) -> float:

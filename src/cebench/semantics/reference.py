@@ -124,7 +124,8 @@ def _class_index_loss(
             f"(valid: 0..{num_classes - 1}, or ignore_index={ignore_index})"
         )
 
-    safe_target = torch.where(selected, target, torch.zeros_like(target))
+    # int64 for gather and indexing (torch also takes uint8 class indices)
+    safe_target = torch.where(selected, target, torch.zeros_like(target)).long()
     neg_log_prob_target = -log_prob.gather(class_dim, safe_target.unsqueeze(class_dim)).squeeze(
         class_dim
     )

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Mutation testing of the modules that decide (mutmut): each module is mutated against its
+# own tests (fast tests only), and a score table is written to build/mutation/scores.md.
+#
+#   bash scripts/mutation.sh                  # every module below
+#   bash scripts/mutation.sh reference cases  # some of them
+#   bash scripts/mutation.sh --table          # only rebuild the table from the last runs
+#
+# MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (tens of
+# minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
+# that are equivalent to the original are listed, with the reason, in docs/testing.md; the
+# table counts them apart and names every other survivor.
+set -euo pipefail
+# The active virtual environment if there is one (it needs cebench[dev]), else .venv.
+if [ -n "${VIRTUAL_ENV:-}" ]; then
+    cd "$(dirname "$0")/.."
+    export PATH="$VIRTUAL_ENV/bin:$PATH"
+else
+    source "$(dirname "$0")/_venv.sh"   # cd to the repository root, PATH has .venv/bin
+fi
+
+# name | source file under src/ | its tests | functions that only format or parse arguments
+# (they are mutated and counted, but kept out of the decision-code score)
+MODULES="
+reference|cebench/semantics/reference.py|tests/test_reference.py|
+cases|cebench/grid/cases.py|tests/test_cases.py|
+inputs|cebench/grid/inputs.py|tests/test_inputs.py|
+roofline|cebench/measure/roofline.py|tests/test_roofline.py|
+memory|cebench/measure/memory.py|tests/test_memory.py|
+compare|cebench/results/compare.py|tests/test_compare.py|_listing _fmt_value _fmt_change _fmt_p display_rows format_table headline _md_table markdown to_json
+instructions|cebench/measure/instructions.py|tests/test_instructions.py|
+deterministic|cebench/results/deterministic.py|tests/test_deterministic.py|
+"
+
+root=$PWD
+work=$root/build/mutation
+mkdir -p "$work"
+wanted=" $* "
+table_only=false
+if [ "${1:-}" = "--table" ]; then table_only=true; fi
+jobs=${MUTATION_JOBS:-$(nproc)}
+
+while IFS='|' read -r name source tests formatting; do
+    [ -n "$name" ] && [ "$table_only" = false ] || continue
+    if [ $# -gt 0 ] && [[ "$wanted" != *" $name "* ]]; then continue; fi
+    if [ ! -f "src/$source" ] || [ ! -f "$tests" ]; then
+        echo "mutation: $name: src/$source or $tests is missing; skipped" >&2
+        continue
+    fi
+    dir=$work/$name
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # A copy of the tree with its own mutmut configuration: one module, its own tests.
+    cp -r src tests benchmarks "$dir/"
+    find "$dir" -name __pycache__ -prune -exec rm -rf {} +
+    cp pyproject.toml "$dir/"
+    cat >> "$dir/pyproject.toml" <<EOF
+
+[tool.mutmut]
+source_paths = ["src"]
+only_mutate = ["src/$source"]
+also_copy = ["benchmarks"]
+pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", "-q"]
+pytest_add_cli_args_test_selection = ["$tests"]
+use_git_change_detection = false
+EOF
+    echo "mutation: $name (src/$source against $tests) ..."
+    start=$(date +%s)
+    # One torch thread: mutmut forks a child per mutant, and a fork after torch has started
+    # its OpenMP pool can hang the child (counted as a timeout).
+    (cd "$dir" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 mutmut run --max-children "$jobs" > run.log 2>&1) \
+        || { echo "mutation: $name: mutmut failed, see $dir/run.log" >&2; tail -20 "$dir/run.log" >&2; exit 1; }
+    (cd "$dir" && mutmut results --all true > results.txt)
+    echo "$(( $(date +%s) - start ))" > "$dir/seconds"
+    echo "$formatting" > "$dir/formatting"
+    echo "mutation: $name done in $(cat "$dir/seconds") s"
+done <<< "$MODULES"
+
+python - "$work" docs/testing.md <<'EOF'
+"""Score table from each module's `mutmut results --all true`."""
+import collections
+import pathlib
+import re
+import sys
+
+work, doc = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+# Equivalent survivors: the backquoted mutant names in docs/testing.md's table rows.
+equivalent = set(re.findall(r"^\| `(cebench\.[^`]+)`", doc.read_text(), re.M)) \
+    if doc.exists() else set()
+
+rows, unexplained = [], []
+for result in sorted(work.glob("*/results.txt")):
+    module = result.parent.name
+    formatting = (result.parent / "formatting").read_text().split()
+    seconds = int((result.parent / "seconds").read_text())
+    counts = {"all": collections.Counter(), "decision": collections.Counter()}
+    for line in result.read_text().splitlines():
+        match = re.match(r"\s*(\S+): (.+)$", line)
+        if not match:
+            continue
+        mutant, status = match.groups()
+        function = re.sub(r"__mutmut_\d+$", "", mutant).split(".")[-1].split("ǁ")[-1]
+        function = function[2:] if function.startswith("x_") else function
+        status = "equivalent" if status == "survived" and mutant in equivalent else status
+        counts["all"][status] += 1
+        if function not in formatting:
+            counts["decision"][status] += 1
+            if status == "survived":
+                unexplained.append(mutant)
+    for scope, c in counts.items():
+        if scope == "decision" and not formatting:
+            continue
+        total = sum(c.values())
+        judged = total - c["equivalent"]
+        # caught: the tests failed (killed), hung (timeout) or crashed (segfault)
+        caught = c["killed"] + c["timeout"] + c["segfault"]
+        score = 100 * caught / judged if judged else float("nan")
+        label = module if scope == "all" else f"{module} (decision code)"
+        rows.append(f"| {label} | {total} | {c['killed']} | {c['timeout'] + c['segfault']} | "
+                    f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {score:.1f} % | "
+                    f"{seconds if scope == 'all' else ''} |")
+
+table = ["| module | mutants | killed | timeout | survived | equivalent | no tests | "
+         "caught / non-equivalent | run time (s) |", "|---" * 9 + "|", *rows]
+if unexplained:
+    table += ["", "Survivors in decision code not listed as equivalent in docs/testing.md:", ""]
+    table += [f"- `{m}`" for m in unexplained]
+(work / "scores.md").write_text("\n".join(table) + "\n")
+print("\n".join(table))
+print(f"\n(written to {work / 'scores.md'})")
+EOF
