@@ -405,7 +405,7 @@ def test_measure_peak_bandwidth_times_a_copy_with_the_l2_flushed(monkeypatch):
         calls.append(destination.clone())
         return timing.Measurement(samples_s=[0.002, 0.001, 0.003, 0.004], device=device)
 
-    monkeypatch.setattr(roofline.timing, "measure", fake_measure)
+    monkeypatch.setattr(timing, "measure", fake_measure)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -434,7 +434,7 @@ def test_measure_peak_bandwidth_defaults_to_the_devices_copy_size(monkeypatch):
     sizes = []
     monkeypatch.setattr(roofline, "default_copy_bytes", lambda device: sizes.append(device)
                         or 1 << 16)
-    monkeypatch.setattr(roofline.timing, "measure", lambda fn, device, **kw: timing.Measurement(
+    monkeypatch.setattr(timing, "measure", lambda fn, device, **kw: timing.Measurement(
         samples_s=[1e-3] * 10, device=device))
     peak = roofline.measure_peak_bandwidth("cpu", budget_s=0.5)
     assert sizes == ["cpu"] and peak.copy_bytes == 1 << 16
