@@ -200,6 +200,19 @@ def test_alert_pairs_take_the_newest_torch_against_the_previous_version_and_resu
     assert dashboard.alert_pairs(runs, commit="zzz") == []
 
 
+def test_previous_results_are_the_earlier_run_sharing_most_benchmarks():
+    """A newer run of a subset (a history or instruction-count run) does not stand in for
+    the suite: the gate compares with the earlier run that covers the candidate best."""
+    suite, subset = frozenset({"a.time", "b.time", "c.track"}), frozenset({"c.track"})
+    runs = [dashboard.Run("2.13.0", "old", "e", 1.0, 3, suite),
+            dashboard.Run("2.13.0", "part", "e", 2.0, 1, subset),
+            dashboard.Run("2.13.0", "new", "e", 3.0, 1, suite)]
+    (what, baseline, candidate), = dashboard.alert_pairs(runs, commit="new")
+    assert (what, baseline.commit, candidate.commit) == ("previous results", "old", "new")
+    runs[0] = dashboard.Run("2.13.0", "old", "e", 1.0, 3, subset)  # equal cover: the newest
+    assert dashboard.alert_pairs(runs, commit="new")[0][1].commit == "part"
+
+
 def test_a_failing_part_is_reported_and_the_others_still_build(tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()  # no benchmarks.json, no machines: asv and compare must fail, alone

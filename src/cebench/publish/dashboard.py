@@ -181,13 +181,14 @@ def runs_by_machine(results_dir: Path, skipped: list[Path] | None = None) -> dic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each skipped file is reported through `skipped`
         df = results.load(results_dir, skipped=skipped)
-    df = df[["machine", "torch_version", "env_name", "commit", "date", "file"]].dropna(
-        subset=["torch_version", "commit"])
+    df = df[["machine", "torch_version", "env_name", "commit", "date", "file",
+             "benchmark"]].dropna(subset=["torch_version", "commit"])
     found: dict[str, list[Run]] = {}
     for (machine, torch, commit), rows in df.groupby(["machine", "torch_version", "commit"]):
         found.setdefault(str(machine), []).append(
             Run(str(torch), str(commit), str(rows["env_name"].iloc[0]),
-                max(_epoch_s(d) for d in rows["date"]), int(rows["file"].nunique())))
+                max(_epoch_s(d) for d in rows["date"]), int(rows["file"].nunique()),
+                frozenset(rows["benchmark"])))
     return {m: sorted(r, key=lambda run: (_version_key(run.torch), run.date, run.commit))
             for m, r in found.items()}
 
@@ -210,6 +211,7 @@ class Run:
     env: str
     date: float = 0.0
     runs: int = 1
+    benchmarks: frozenset = frozenset()  # the benchmarks these runs hold results for
 
     @property
     def spec(self) -> str:
@@ -246,8 +248,10 @@ def alert_pairs(runs: list[Run], commit: str | None = None) -> list[tuple[str, R
         pairs.append(("previous torch version", at_commit[versions[-2]], candidate))
     earlier = [r for r in runs if r.torch == candidate.torch and r.date < candidate.date
                and r.commit != candidate.commit]
-    if earlier:
-        pairs.append(("previous results", earlier[-1], candidate))
+    if earlier:  # the earlier run sharing most benchmarks (a run of a subset, e.g. a
+        # history or instruction-count run, must not stand in for the whole suite), newest
+        previous = max(earlier, key=lambda r: (len(r.benchmarks & candidate.benchmarks), r.date))
+        pairs.append(("previous results", previous, candidate))
     return pairs
 
 
