@@ -280,16 +280,6 @@ def snapshot_benchmarks(settings: Settings) -> Path:
     return dest
 
 
-def stored_name(machine_dir: Path, asv_name: str) -> Path:
-    """The first free name for a run: asv's ``NAME.json``, then ``NAME-r2.json``, ..."""
-    path = machine_dir / asv_name
-    k = 2
-    while path.exists():
-        path = machine_dir / f"{Path(asv_name).stem}-r{k}.json"
-        k += 1
-    return path
-
-
 def merge_benchmarks_json(scratch: Path, results_dir: Path) -> int:
     """Add (or update) the scratch run's benchmark definitions in ``results_dir``'s file.
 
@@ -310,6 +300,8 @@ def merge_benchmarks_json(scratch: Path, results_dir: Path) -> int:
 
 def store_run(scratch: Path, settings: Settings) -> Path | None:
     """Move a scratch run's results file into the results folder; merge benchmarks.json."""
+    from cebench.results.load import replicate_name
+
     produced = sorted((scratch / settings.machine).glob("*.json"))
     produced = [p for p in produced if p.name != "machine.json"]
     if not produced:
@@ -323,7 +315,7 @@ def store_run(scratch: Path, settings: Settings) -> Path | None:
             shutil.copy2(scratch / settings.machine / "machine.json",
                          machine_dir / "machine.json")
         merge_benchmarks_json(scratch, settings.results_dir)
-        dest = stored_name(machine_dir, produced[0].name)
+        dest = replicate_name(machine_dir, produced[0].name)
         shutil.move(str(produced[0]), dest)
     return dest
 
