@@ -143,6 +143,7 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
     the seconds a Ctrl-C is most likely to land in)."""
     script = textwrap.dedent("""\
         import importlib, os, signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
         from cebench import cli
 
         real_import = importlib.import_module

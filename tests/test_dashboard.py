@@ -165,7 +165,8 @@ def test_ctrl_c_during_the_analysis_part_stops_its_kernel_and_keeps_the_previous
         [sys.executable, "-m", "cebench", "dashboard", "--only", "analysis", "--analysis",
          str(notebooks_dir), "--results", str(REPO / "tests" / "data" / "asv-results"),
          "--html", str(html)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_sigint_as_at_a_terminal)
     deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
     while (not list(tmp_path.glob(".html.building-*/analysis/kernel.pid"))
            and proc.poll() is None and time.monotonic() < deadline):
@@ -182,6 +183,15 @@ def test_ctrl_c_during_the_analysis_part_stops_its_kernel_and_keeps_the_previous
     assert not any(scratch.iterdir()), list(scratch.iterdir())
     status = Path(f"/proc/{kernel_pid}/status")
     assert not status.exists() or "\nState:\tZ" in status.read_text()
+
+
+def _sigint_as_at_a_terminal():
+    """In the child: SIGINT's default action, as a terminal's foreground job has it (a job
+    started in the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run(torch, commit, day, env="env-a"):

@@ -237,7 +237,10 @@ def test_ctrl_c_stops_a_running_notebook_and_cleans_up(tmp_path):
     env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "cebench", "notebooks"], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            # SIGINT's default action, as at a terminal (a background job
+                            # of a non-interactive shell inherits it ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pid_file = root / "html" / "analysis" / "kernel.pid"
     deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
     while not pid_file.exists() and proc.poll() is None and time.monotonic() < deadline:
