@@ -337,10 +337,24 @@ def test_dashboard_front_page_renders_offline_and_links_to_the_analysis(served, 
 
 @pytest.mark.slow
 def test_benchmark_graph_shows_both_torch_versions(served, site, browser, shots):
+    import warnings
+
+    from cebench.results import load as results_load
+
     _, results = site
-    versions = sorted({r.torch for runs in dashboard.runs_by_machine(results).values() for r in runs})
-    assert len(versions) >= 2, f"the committed results cover only torch {versions}"
     bench = "bench_loss.Core.time_forward"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = results_load.load(results)
+    # the matrix's versions (asv.conf.json) that ran this benchmark: asv graphs the runs
+    # whose benchmark code matches benchmarks.json; a torch-history run of other releases,
+    # recorded at another commit, is charted by cebench's own pages instead
+    from asv.util import load_json
+
+    matrix = set(load_json(str(REPO / "asv.conf.json"), js_comments=True)["matrix"]["req"]["torch"])
+    versions = sorted(matrix & set(df.loc[(df["benchmark"] == bench) & (df["status"] == "ok"),
+                                          "torch_version"]))
+    assert len(versions) >= 2, f"the committed results cover only torch {versions}"
     load = browser.load(f"{served}index.html#view=compare&pairMode=env&bench={bench}",
                         ready_js=APP_READY + " && document.body.innerText.includes('envs')",
                         screenshot=shots / "graph-compare-envs.png")
