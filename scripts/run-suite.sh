@@ -16,6 +16,16 @@ echo "cebench: asv machine '$machine'"
 # parameter combinations in 61 s with forkserver, 462 s with spawn).
 launch=${CEBENCH_LAUNCH_METHOD:-forkserver}
 
+# Instruction counts: valgrind spends ~95 s importing torch, then ~5 s per case and pass.
+# On a CPU-only machine the default run counts the contiguous-layout cases (12 of 42,
+# ~2.5 min per torch environment) so that the whole run stays short; set
+# CEBENCH_INSTRUCTIONS_MATCH=. for every case (`cebench history` and the GPU machines
+# count the whole grid).
+if [[ "$machine" == cpu-* && -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]]; then
+    export CEBENCH_INSTRUCTIONS_MATCH='\.contiguous\.'
+    echo "cebench: instruction counts for the contiguous-layout cases (CEBENCH_INSTRUCTIONS_MATCH=. for all)"
+fi
+
 status=0
 asv run --machine "$machine" --launch-method "$launch" --record-samples \
     --show-stderr "$@" || status=$?
