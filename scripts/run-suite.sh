@@ -26,9 +26,14 @@ if [[ "$machine" == cpu-* && -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]]; then
     echo "cebench: instruction counts for the contiguous-layout cases (CEBENCH_INSTRUCTIONS_MATCH=. for all)"
 fi
 
+# CEBENCH_REPLICATES=N runs the suite N times, the torch environments interleaved (A B A B
+# ...); run k > 1 is stored beside the first as <asv name>-r<k>.json. `cebench compare`
+# measures run-to-run noise from such replicates; with one run per side its verdict is
+# "inconclusive" (docs/measurement.md).
 status=0
-asv run --machine "$machine" --launch-method "$launch" --record-samples \
-    --show-stderr "$@" || status=$?
+bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "results/$machine" \
+    --machine "$machine" --launch-method "$launch" --record-samples --show-stderr "$@" \
+    || status=$?
 if [ "$status" -ne 0 ]; then
     echo "cebench: asv run exited $status (some benchmarks failed); building the dashboard anyway" >&2
 fi

@@ -169,12 +169,18 @@ def ratio_heatmap(table: pd.DataFrame, row: str = "reduction", col: str = "dtype
 def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
                  title: str = "", ylabel: str = "", reference: float | None = None,
                  log: bool = False, agg=None):
-    """Bars of ``agg(value)`` (default: geometric mean) per ``x``, one colour per ``hue``."""
+    """Bars of ``agg(value)`` (default: geometric mean) per ``x``, one colour per ``hue``.
+
+    With a ``reference`` (e.g. 1.0 for a ratio) the bars show the percent difference from
+    it, starting at 0, with the 95 % interval of the geometric mean over the rows of
+    each bar (:func:`cebench.publish.conclusions.interval`) as error bars."""
     if frame.empty or x not in frame or hue not in frame:
         return None
     frame = frame.dropna(subset=[x, hue, value])
     if frame.empty:
         return None
+    if reference is not None and agg is None:
+        return _difference_bars(frame, x, hue, value, reference, title, ylabel)
     table = frame.pivot_table(index=x, columns=hue, values=value,
                               aggfunc=agg or results.geometric_mean)
     if hue == "torch_version":
@@ -186,6 +192,34 @@ def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
     ax.set_ylabel(ylabel or value)
     ax.set_xlabel(x)
     ax.set_title(title)
+    ax.legend(title=hue, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _difference_bars(frame, x, hue, value, reference, title, ylabel):
+    """Percent difference of each group's geometric mean from ``reference``, 95 % intervals."""
+    from cebench.publish.conclusions import interval
+
+    xs = sorted(frame[x].unique(), key=str)
+    hues = sorted(frame[hue].unique(), key=results.version_key if hue == "torch_version" else str)
+    width = 0.8 / len(hues)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(xs) * max(1, len(hues) / 2)), 3.6))
+    for j, h in enumerate(hues):
+        centres, lows, highs = [], [], []
+        for xv in xs:
+            values = frame[(frame[x] == xv) & (frame[hue] == h)][value] / reference
+            c, lo, hi = interval(values)
+            centres.append((c - 1) * 100)
+            lows.append((c - lo) * 100 if np.isfinite(lo) else 0.0)
+            highs.append((hi - c) * 100 if np.isfinite(hi) else 0.0)
+        positions = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
+        ax.bar(positions, centres, width, yerr=[lows, highs], capsize=2, label=str(h))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs], rotation=30)
+    ax.set_ylabel(f"{ylabel or value}: % vs {reference:g}")
+    ax.set_xlabel(x)
+    ax.set_title(title + "\n(bars: 95 % interval over the cases of each bar)", fontsize=9)
     ax.legend(title=hue, fontsize=7)
     fig.tight_layout()
     return fig
