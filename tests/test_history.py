@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cebench import history
@@ -283,3 +284,64 @@ def test_release_chart_marks_compare_verdicts_at_the_later_release():
     legends = {t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts}
     assert "regression vs previous release" in legends
     assert plots.release_history(series, changes, "no.such.benchmark") is None
+
+
+def _instruction_changes():
+    row = dict(machine="m", unit_base="instructions", family="small-seg", layout="contiguous",
+               reduction="mean", weighting="none", baseline_version="2.9.1",
+               candidate_version="2.11.0", commit="c" * 40)
+    return pd.DataFrame([
+        dict(row, short_name_base="Instructions.track_instructions_forward", ratio=1.03,
+             worse_by=0.03, verdict="regression"),
+        dict(row, short_name_base="Instructions.track_instructions_forward_backward",
+             ratio=0.9, worse_by=-0.1, verdict="improvement"),
+        dict(row, short_name_base="Instructions.track_instructions_forward", ratio=1.5,
+             worse_by=0.5, verdict="unchanged", weighting="random"),  # not confirmed
+        dict(row, short_name_base="Core.time_forward", ratio=2.0, worse_by=1.0,
+             verdict="regression", unit_base="seconds")])
+
+
+def test_largest_instruction_change_is_the_largest_confirmed_one_with_its_command():
+    lines = findings.largest_instruction_change(_instruction_changes(), "m", [])
+    text = "\n".join(lines)
+    assert ("2.9.1 → 2.11.0, `small-seg.contiguous.float32.mean.w-none`, forward_backward: "
+            "×0.9 instructions per call (-10.0%, improvement; 2 instruction-count changes "
+            "in all).") in text
+    assert ("cebench instructions --explain small-seg.contiguous.float32.mean.w-none --pass "
+            "forward_backward --python PYTHON_WITH_TORCH_2.11.0 --baseline "
+            "PYTHON_WITH_TORCH_2.9.1 --json results/m/explanations/2.9.1-to-2.11.0."
+            "small-seg.contiguous.float32.mean.w-none.forward_backward.jsonl") in text
+    none = findings.largest_instruction_change(_instruction_changes().iloc[2:], "m", [])
+    assert none[-2] == ("No instruction-count change beyond the threshold between "
+                        "consecutive releases.")
+
+
+def test_largest_instruction_change_shows_the_stored_explanation(tmp_path):
+    folder = tmp_path / "m" / findings.EXPLANATIONS_DIR
+    folder.mkdir(parents=True)
+    record = {"case": "small-seg.contiguous.float32.mean.w-none", "pass": "forward_backward",
+              "baseline": {"torch_version": "2.9.1+cu128", "instructions_per_call": 1000.0},
+              "candidate": {"torch_version": "2.11.0+cu130", "instructions_per_call": 900.0},
+              "functions": [{"function": "at::native::nll_loss2d", "baseline_per_call": 400.0,
+                             "candidate_per_call": 300.0}]}
+    other = dict(record, **{"pass": "forward"})  # another pass: not this change
+    (folder / "a.jsonl").write_text(json.dumps(other) + "\n")
+    (folder / "b.jsonl").write_text(json.dumps(record) + "\n")
+    (folder / "notes.txt").write_text("ignored: not .jsonl")
+    explanations = findings.load_explanations(tmp_path, "m")
+    assert [e["file"] for e in explanations] == ["a.jsonl", "b.jsonl"]
+    text = "\n".join(findings.largest_instruction_change(_instruction_changes(), "m",
+                                                         explanations))
+    assert "(`b.jsonl`): 1,000 → 900 instructions per call (torch 2.9.1+cu128 → 2.11.0+cu130)" \
+        in text
+    assert "| -100 | 400 | 300 | `at::native::nll_loss2d` |" in text
+    assert "Not explained yet" not in text
+
+
+def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):
+    folder = tmp_path / "m" / findings.EXPLANATIONS_DIR
+    folder.mkdir(parents=True)
+    (folder / "bad.jsonl").write_text('{"case": "x"}\n')
+    with pytest.raises(InputError, match=r"bad\.jsonl: not a record of `cebench instructions "
+                       r"--explain --json` \(KeyError"):
+        findings.load_explanations(tmp_path, "m")

@@ -186,6 +186,31 @@ def test_explain_names_the_aten_functions_weight_adds_to(two_runs):
     assert instructions.explain(base, base) == []
 
 
+@pytest.mark.slow
+def test_explain_json_records_the_totals_and_the_functions(two_runs, tmp_path, capsys):
+    """`--explain --json`: one JSON line whose totals and per-function counts are those the
+    command printed; a saved dump as the baseline has no torch version."""
+    base_dump = Path(two_runs[0][SEG_MEAN.name].dump)
+    out = tmp_path / "explanations" / "seg.jsonl"
+    assert main(["instructions", "--explain", SEG_MEAN_WEIGHTED.name, "--pass", "forward",
+                 "--baseline", str(base_dump), "--top", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (line,) = out.read_text().splitlines()
+    record = json.loads(line)
+    assert record["case"] == SEG_MEAN_WEIGHTED.name and record["pass"] == "forward"
+    assert record["baseline"]["torch_version"] is None
+    import torch
+    assert record["candidate"]["torch_version"] == torch.__version__
+    base_total = instructions.total_instructions(base_dump) / instructions.dump_calls(base_dump)
+    assert record["baseline"]["instructions_per_call"] == pytest.approx(base_total)
+    weighted = two_runs[0][SEG_MEAN_WEIGHTED.name].instructions_per_call
+    assert record["candidate"]["instructions_per_call"] == pytest.approx(weighted, rel=1e-3)
+    assert len(record["functions"]) == 5
+    for f in record["functions"]:
+        assert f"{f['candidate_per_call'] - f['baseline_per_call']:>+14,.0f}" in printed
+        assert f["function"] in printed
+
+
 def test_counts_by_benchmark_keeps_only_deterministic_rows():
     import pandas as pd
 

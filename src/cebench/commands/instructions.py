@@ -32,7 +32,10 @@ def add_arguments(parser) -> None:
                         help="one pass only (default: both)")
     parser.add_argument("--calls", type=int, default=instructions.DEFAULT_CALLS,
                         help="calls counted per case and pass (default: %(default)s)")
-    parser.add_argument("--json", metavar="FILE", help="write the counts as a JSON list")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write the counts as a JSON list (with --explain: the explanation "
+                        "as one JSON line, which `cebench findings` reads from "
+                        "results/<machine>/explanations/*.jsonl)")
     parser.add_argument("--python", metavar="PYTHON",
                         help="the interpreter (torch environment) to measure; default: this one")
     parser.add_argument("--explain", metavar="CASE",
@@ -98,11 +101,12 @@ def _explain(args) -> int:
         raise InputError(f"no baseline at {baseline}")
     with tempfile.TemporaryDirectory(prefix="cebench-explain-") as scratch:
         keep = Path(scratch)
-        candidate = _measure_dump(case, pass_, args, args.python, keep / "candidate")
+        candidate, cand_torch = _measure_dump(case, pass_, args, args.python, keep / "candidate")
         if baseline.is_file() and baseline.read_bytes()[:18] == b"# callgrind format":
-            baseline_dump, baseline_label = baseline, str(baseline)
+            baseline_dump, baseline_label, base_torch = baseline, str(baseline), None
         else:
-            baseline_dump = _measure_dump(case, pass_, args, str(baseline), keep / "baseline")
+            baseline_dump, base_torch = _measure_dump(case, pass_, args, str(baseline),
+                                                      keep / "baseline")
             baseline_label = f"{baseline} (measured now)"
         changes = instructions.explain(baseline_dump, candidate, top=args.top)
         base_total = instructions.total_instructions(baseline_dump) / instructions.dump_calls(
@@ -119,12 +123,21 @@ def _explain(args) -> int:
               f"{c.candidate_per_call:>14,.0f}  {c.function}")
     if args.save_dump:
         print(f"dump saved to {args.save_dump}")
+    if args.json:
+        record = {"case": case.name, "pass": pass_,
+                  "baseline": {"torch_version": base_torch, "instructions_per_call": base_total},
+                  "candidate": {"torch_version": cand_torch, "instructions_per_call": cand_total},
+                  "functions": [{"function": c.function, "baseline_per_call": c.baseline_per_call,
+                                 "candidate_per_call": c.candidate_per_call} for c in changes]}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record) + "\n")
     return EXIT_OK
 
 
-def _measure_dump(case, pass_, args, python, directory: Path) -> Path:
+def _measure_dump(case, pass_, args, python, directory: Path) -> tuple[Path, str]:
+    """One case's kept dump and the torch version that made it."""
     counts, skipped = instructions.measure([case], [pass_], calls=args.calls, python=python,
                                            keep_dumps_in=directory)
     if skipped:
         raise InputError(f"{case.name} does not run on the CPU: {skipped[case.name]}")
-    return Path(counts[0].dump)
+    return Path(counts[0].dump), counts[0].torch_version

@@ -11,12 +11,15 @@ A test checks that the committed page is what this renders.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cebench.errors import InputError
+from cebench.grid import cases as grid
 from cebench.results import compare
 from cebench.results import load as results
 from cebench.results import releases
@@ -26,6 +29,9 @@ DOC_PATH = REPO / "docs" / "findings.md"
 RESULTS_DIR = REPO / "results"
 THRESHOLD = 0.05
 ALPHA = 0.05
+#: ``<results>/<machine>/explanations/*.jsonl``: ``cebench instructions --explain --json``
+#: records (one JSON line each; not ``.json``, which asv would read as a results file).
+EXPLANATIONS_DIR = "explanations"
 
 
 def _md_table(header: list[str], rows: list[list]) -> list[str]:
@@ -92,9 +98,12 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
                  f"*{v}*" for v in UNDECIDED_VERDICTS) + ") are listed apart, with their "
              "size: they are neither confirmed nor ruled out.", ""]
     for machine, rows in df.groupby("machine"):
-        lines += _machine_section(machine, rows, changes[changes["machine"] == machine],
+        here = changes[changes["machine"] == machine]
+        lines += _machine_section(machine, rows, here,
                                   heads[heads["machine"] == machine] if len(heads) else heads,
                                   cases[cases["machine"] == machine] if len(cases) else cases)
+        lines += largest_instruction_change(here, machine,
+                                            load_explanations(results_dir, machine))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -167,3 +176,68 @@ def _machine_section(machine, df, changes, heads, cases) -> list[str]:
 
 def compare_counts(table: pd.DataFrame) -> dict[str, int]:
     return compare.counts(table)
+
+
+# --- the largest instruction-count change and the functions that carry it ----------------
+
+
+def load_explanations(results_dir: Path, machine: str) -> list[dict]:
+    """The ``cebench instructions --explain --json`` records stored for ``machine``."""
+    records = []
+    for path in sorted((Path(results_dir) / machine / EXPLANATIONS_DIR).glob("*.jsonl")):
+        try:
+            record = json.loads(path.read_text().splitlines()[0])
+            record["case"], record["pass"], record["functions"]  # noqa: B018 (required keys)
+        except (ValueError, IndexError, KeyError, TypeError, OSError) as exc:
+            raise InputError(f"{path}: not a record of `cebench instructions --explain --json` "
+                             f"({type(exc).__name__}: {exc})") from None
+        records.append(dict(record, file=path.name))
+    return records
+
+
+def _release(build) -> str:
+    return str(build).split("+")[0] if build else ""
+
+
+def largest_instruction_change(changes: pd.DataFrame, machine: str,
+                               explanations: list[dict]) -> list[str]:
+    """The instruction-count change between consecutive releases that compare confirmed
+    and that is largest in size, with the functions that carry it (a stored explanation of
+    that case, pass and pair of releases), or the command that explains it."""
+    lines = ["### The largest instruction-count change, and the functions that carry it", ""]
+    rows = changes[(changes["unit_base"] == "instructions")
+                   & changes["verdict"].isin(CHANGE_VERDICTS)] if len(changes) else changes
+    if rows.empty:
+        return lines + ["No instruction-count change beyond the threshold between consecutive "
+                        "releases.", ""]
+    top = rows.loc[rows["worse_by"].abs().idxmax()]
+    case = grid.Case(**{p: top[p] for p in grid.GRIDS["instructions"]})
+    pass_ = "forward_backward" if str(top["short_name_base"]).endswith("forward_backward") \
+        else "forward"
+    base, cand = top["baseline_version"], top["candidate_version"]
+    lines += [f"{base} → {cand}, `{case.name}`, {pass_}: {_ratio(top)} instructions per call "
+              f"({top['worse_by']:+.1%}, {top['verdict']}; {len(rows)} instruction-count "
+              "changes in all).", ""]
+    found = [e for e in explanations if e["case"] == case.name and e["pass"] == pass_
+             and _release(e["baseline"].get("torch_version")) == base
+             and _release(e["candidate"].get("torch_version")) == cand]
+    if not found:
+        return lines + [
+            "Not explained yet. In two environments holding these releases, run", "",
+            f"    cebench instructions --explain {case.name} --pass {pass_} "
+            f"--python PYTHON_WITH_TORCH_{cand} --baseline PYTHON_WITH_TORCH_{base} "
+            f"--json results/{machine}/{EXPLANATIONS_DIR}/{base}-to-{cand}.{case.name}."
+            f"{pass_}.jsonl", "", "then `cebench findings --write`.", ""]
+    record = found[0]
+    b, c = record["baseline"], record["candidate"]
+    lines += [f"Measured again with `cebench instructions --explain` (`{record['file']}`): "
+              f"{b['instructions_per_call']:,.0f} → {c['instructions_per_call']:,.0f} "
+              f"instructions per call (torch {b['torch_version']} → {c['torch_version']}). "
+              "The functions whose inclusive counts per call changed most (a function's "
+              "count includes its callees', so nested functions repeat a change):", ""]
+    lines += _md_table(["change per call", "baseline per call", "candidate per call",
+                        "function (inclusive)"],
+                       [[f"{f['candidate_per_call'] - f['baseline_per_call']:+,.0f}",
+                         f"{f['baseline_per_call']:,.0f}", f"{f['candidate_per_call']:,.0f}",
+                         f"`{f['function']}`"] for f in record["functions"]]) + [""]
+    return lines
