@@ -135,6 +135,27 @@ def test_regressions_notebook_charts_two_versions(executed):
         assert "<img" in (out / "regressions.html").read_text()
 
 
+@pytest.mark.slow
+def test_each_page_opens_with_its_computed_conclusion(executed):
+    """The first thing after a page's introduction is the conclusion computed from the same
+    results (cebench.publish.conclusions), before any table or figure."""
+    import html as html_lib
+
+    from cebench.publish import conclusions
+
+    out, _ = executed
+    df = results.load(results_for_notebooks())
+    for stem, lines in (("weight_cost", conclusions.weight_cost(df)),
+                        ("accuracy", conclusions.accuracy(df)),
+                        ("memory_bandwidth", conclusions.memory_bandwidth(df))):
+        page = html_lib.unescape(re.sub(r"<[^>]+>", "", (out / f"{stem}.html").read_text()))
+        page = re.sub(r"\s+", " ", page)
+        first = re.sub(r"\s+", " ", lines[0].replace("**", "").replace("`", ""))
+        assert first[:60] in page, (stem, first[:60])
+        position = page.index(first[:60])
+        assert position < page.index("env_name"), stem  # before the table of runs
+
+
 def test_every_verdict_has_a_colour():
     from cebench.results import compare
 
