@@ -16,14 +16,20 @@ echo "cebench: asv machine '$machine'"
 # parameter combinations in 61 s with forkserver, 462 s with spawn).
 launch=${CEBENCH_LAUNCH_METHOD:-forkserver}
 
-# Instruction counts: valgrind spends ~95 s importing torch, then ~5 s per case and pass.
-# On a CPU-only machine the default run counts the contiguous-layout cases (12 of 42,
-# ~2.5 min per torch environment) so that the whole run stays short; set
-# CEBENCH_INSTRUCTIONS_MATCH=. for every case (`cebench history` and the GPU machines
-# count the whole grid).
-if [[ "$machine" == cpu-* && -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]]; then
-    export CEBENCH_INSTRUCTIONS_MATCH='\.contiguous\.'
-    echo "cebench: instruction counts for the contiguous-layout cases (CEBENCH_INSTRUCTIONS_MATCH=. for all)"
+# On a machine without a GPU the default run stays short (about a quarter of an hour on
+# two cores): one round per benchmark (asv's default is two; replicate runs measure the
+# run-to-run noise instead) and no instruction counts, whose valgrind start-up alone costs
+# minutes per torch environment. CEBENCH_INSTRUCTIONS_MATCH=. counts every case; `-a
+# rounds=2` restores asv's rounds.
+cpu_defaults=()
+if [[ "$machine" == cpu-* ]]; then
+    if [ -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]; then
+        export CEBENCH_INSTRUCTIONS_MATCH=none
+        echo "cebench: no instruction counts in this run (CEBENCH_INSTRUCTIONS_MATCH=. to count them)"
+    fi
+    if [[ " $* " != *"rounds="* ]]; then
+        cpu_defaults=(-a rounds=1)
+    fi
 fi
 
 # CEBENCH_REPLICATES=N runs the suite N times, the torch environments interleaved (A B A B
@@ -32,7 +38,8 @@ fi
 # "inconclusive" (docs/measurement.md).
 status=0
 bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "results/$machine" \
-    --machine "$machine" --launch-method "$launch" --record-samples --show-stderr "$@" \
+    --machine "$machine" --launch-method "$launch" --record-samples --show-stderr \
+    "${cpu_defaults[@]}" "$@" \
     || status=$?
 if [ "$status" -ne 0 ]; then
     echo "cebench: asv run exited $status (some benchmarks failed); building the dashboard anyway" >&2
