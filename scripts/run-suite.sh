@@ -24,7 +24,7 @@ launch=${CEBENCH_LAUNCH_METHOD:-forkserver}
 cpu_defaults=()
 if [[ "$machine" == cpu-* ]]; then
     if [ -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]; then
-        export CEBENCH_INSTRUCTIONS_MATCH=none
+        export CEBENCH_INSTRUCTIONS_MATCH='^$'  # no case
         echo "cebench: no instruction counts in this run (CEBENCH_INSTRUCTIONS_MATCH=. to count them)"
     fi
     if [[ " $* " != *"rounds="* ]]; then
