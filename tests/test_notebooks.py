@@ -145,7 +145,11 @@ def test_each_page_opens_with_its_computed_conclusion(executed):
 
     out, _ = executed
     df = results.load(results_for_notebooks())
-    for stem, lines in (("weight_cost", conclusions.weight_cost(df)),
+    from cebench.results import releases
+
+    changes = releases.consecutive_changes(df)
+    for stem, lines in (("history", conclusions.history(df, changes)),
+                        ("weight_cost", conclusions.weight_cost(df)),
                         ("accuracy", conclusions.accuracy(df)),
                         ("memory_bandwidth", conclusions.memory_bandwidth(df))):
         page = html_lib.unescape(re.sub(r"<[^>]+>", "", (out / f"{stem}.html").read_text()))

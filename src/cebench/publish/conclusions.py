@@ -172,3 +172,41 @@ def memory_bandwidth(df: pd.DataFrame) -> list[str]:
                          f"{ratio_with_interval(table['random'] / table['none'])}")
         lines.append(sentence + ".")
     return lines
+
+
+def history(df: pd.DataFrame, changes: pd.DataFrame) -> list[str]:
+    """Across releases: how many releases each machine measured, how many changes between
+    consecutive releases compare confirmed (``changes``:
+    :func:`cebench.results.releases.consecutive_changes`), and the largest of them."""
+    from cebench.results import releases
+
+    if df.empty:
+        return ["No results."]
+    lines = []
+    for machine, rows in df.groupby("machine"):
+        versions = releases.release_order(rows["torch_version"].dropna())
+        here = changes[changes["machine"] == machine] if len(changes) else changes
+        sentence = (f"**{_where(machine)}**: {len(versions)} releases measured "
+                    f"({', '.join(versions)})")
+        if here.empty:
+            lines.append(sentence + "; no benchmark was measured on two consecutive releases "
+                         "at one commit.")
+            continue
+        confirmed = here[here["verdict"].isin(["regression", "shared", "improvement"])]
+        counts = confirmed["verdict"].value_counts()
+        sentence += (f"; of {len(here)} comparisons between consecutive releases, "
+                     f"{len(confirmed)} are changes larger than their noise ("
+                     + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in
+                                 ("regression", "shared", "improvement")) + ")")
+        if len(confirmed):
+            top = confirmed.loc[confirmed["worse_by"].abs().idxmax()]
+            params = ", ".join(str(top[c]) for c in ("family", "layout", "dtype", "reduction",
+                                                     "weighting")
+                               if c in top and isinstance(top[c], str))
+            sentence += (f"; the largest: `{top['short_name_base']}` ({params}) "
+                         f"{abs(top['worse_by']):.1%} "
+                         f"{'worse' if top['worse_by'] > 0 else 'better'} from "
+                         f"{top['baseline_version']} to {top['candidate_version']}")
+        undecided = int((here["verdict"] == "inconclusive").sum())
+        lines.append(sentence + f"; {undecided} inconclusive.")
+    return lines
