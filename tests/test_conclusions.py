@@ -125,3 +125,20 @@ def test_history_counts_confirmed_changes_and_names_the_largest():
                     "mean, none) 12.0% better from 2.9.1 to 2.13.0; 1 inconclusive.")
     (alone,) = conclusions.history(df, changes.iloc[:0])
     assert alone.endswith("no benchmark was measured on two consecutive releases at one commit.")
+
+
+def test_instructions_weight_cost_and_change_from_the_release_before():
+    name = "Instructions.track_instructions_forward"
+    rows = []
+    for version, scale in (("2.13.0", 1.0), ("2.14.1", 0.98)):
+        for family, base in (("small", 1000.0), ("small-seg", 2000.0)):
+            for weighting, factor in (("none", 1.0), ("random", 1.1)):
+                rows.append(_row(name, base * factor * scale, version=version, family=family,
+                                 weighting=weighting, layout="contiguous",
+                                 unit="instructions", params=f"{family}, {weighting}"))
+    (line,) = conclusions.instructions(pd.DataFrame(rows))
+    assert line.startswith("**`cpu-x` (CPU, one thread), torch 2.14.1**: a weight costs "
+                           "+10.0 % [+10.0 %, +10.0 %] instructions forward (4 cases)")
+    assert "against torch 2.13.0, counts moved by -2.0 % (geometric mean over 4 counts" in line
+    assert conclusions.instructions(pd.DataFrame([_row("Core.time_forward", 1.0)])) == [
+        "No instruction counts in these results."]

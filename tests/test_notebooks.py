@@ -149,6 +149,7 @@ def test_each_page_opens_with_its_computed_conclusion(executed):
 
     changes = releases.consecutive_changes(df)
     for stem, lines in (("history", conclusions.history(df, changes)),
+                        ("instructions", conclusions.instructions(df)),
                         ("weight_cost", conclusions.weight_cost(df)),
                         ("accuracy", conclusions.accuracy(df)),
                         ("memory_bandwidth", conclusions.memory_bandwidth(df))):

@@ -210,3 +210,40 @@ def history(df: pd.DataFrame, changes: pd.DataFrame) -> list[str]:
         undecided = int((here["verdict"] == "inconclusive").sum())
         lines.append(sentence + f"; {undecided} inconclusive.")
     return lines
+
+
+def instructions(df: pd.DataFrame) -> list[str]:
+    """What a weight costs in instructions per call (newest torch version of each machine),
+    and how the counts moved from the release before it."""
+    latest = results.latest_runs(df) if len(df) else df
+    counts = results.instruction_counts(latest) if len(latest) else latest
+    if counts.empty:
+        return ["No instruction counts in these results."]
+    ratios = results.weighted_instruction_ratio(latest)
+    lines = []
+    for machine, rows in counts.groupby("machine"):
+        version, newest = _newest(rows)
+        mine = ratios[(ratios["machine"] == machine) & (ratios["torch_version"] == version)]
+        parts = [f"a weight costs {ratio_with_interval(part['ratio'])} instructions "
+                 f"{PASS_WORDS.get(pass_, pass_)}"
+                 for pass_, part in mine.groupby("pass")]
+        sentence = f"**{_where(machine)}, torch {version}**: " + ("; ".join(parts) or
+                                                                 "no weighted/unweighted pairs")
+        sentence += f" ({newest['case'].nunique()} cases)"
+        older = [v for v in rows["torch_version"].dropna().unique()
+                 if results.version_key(v) < results.version_key(version)]
+        if older:
+            before = max(older, key=results.version_key)
+            keys = ["case", "pass"]
+            pair = (newest.groupby(keys)["value"].median().to_frame("new")
+                    .join(rows[rows["torch_version"] == before].groupby(keys)["value"]
+                          .median().to_frame("old"), how="inner"))
+            if len(pair):
+                change = pair["new"] / pair["old"]
+                worst = (change - 1).abs().idxmax()
+                sentence += (f"; against torch {before}, counts moved by "
+                             f"{signed_percent(results.geometric_mean(change))} (geometric "
+                             f"mean over {len(pair)} counts; most: {worst[0]} {worst[1]}, "
+                             f"{signed_percent(change[worst])})")
+        lines.append(sentence + ".")
+    return lines
