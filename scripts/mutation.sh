@@ -50,8 +50,9 @@ while IFS='|' read -r name source tests formatting; do
     dir=$work/$name
     rm -rf "$dir"
     mkdir -p "$dir"
-    # A copy of the tree with its own mutmut configuration: one module, its own tests.
-    cp -r src tests benchmarks "$dir/"
+    # A copy of the tree with its own mutmut configuration: one module, its own tests
+    # (and the committed results, which some tests read).
+    cp -r src tests benchmarks results "$dir/"
     find "$dir" -name __pycache__ -prune -exec rm -rf {} +
     cp pyproject.toml "$dir/"
     cat >> "$dir/pyproject.toml" <<EOF
@@ -59,7 +60,7 @@ while IFS='|' read -r name source tests formatting; do
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["src/$source"]
-also_copy = ["benchmarks"]
+also_copy = ["benchmarks", "results"]
 pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", "-q"]
 pytest_add_cli_args_test_selection = ["$tests"]
 use_git_change_detection = false

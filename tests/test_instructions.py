@@ -1,4 +1,4 @@
-"""Instruction counts (cebench.measure.instructions, cebench.results.deterministic).
+"""Instruction counts (cebench.measure.instructions; their comparison: test_deterministic.py).
 
 The measuring tests run real valgrind (marked slow: each valgrind process pays about a
 minute of Python and torch start-up). Where valgrind is missing they skip, unless
@@ -7,8 +7,6 @@ minute of Python and torch start-up). Where valgrind is missing they skip, unles
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -18,61 +16,6 @@ import pytest
 from cebench.cli import main
 from cebench.grid import cases
 from cebench.measure import instructions
-from cebench.results import deterministic
-
-DATA = Path(__file__).parent / "data" / "instructions"
-
-# --- the deterministic comparison ---------------------------------------------------------
-
-
-def _counts(path: Path) -> dict[str, float]:
-    return {f"{r['case']}.{r['pass']}": r["instructions_per_call"]
-            for r in json.loads(path.read_text())}
-
-
-def test_two_percent_more_instructions_on_a_few_cases_is_flagged_and_nothing_else():
-    """A synthetic +2 % on three cases of a real run, +0.02 % on every other case."""
-    baseline = _counts(DATA / "run1.json")
-    bumped = sorted(baseline)[:: len(baseline) // 3][:3]
-    candidate = {k: v * (1.02 if k in bumped else 1.0002) for k, v in baseline.items()}
-    changes = deterministic.compare_counts(baseline, candidate)
-    flagged = {c.benchmark for c in changes if c.verdict != "unchanged"}
-    assert flagged == set(bumped)
-    assert all(c.verdict == "regression" and c.relative_change == pytest.approx(0.02)
-               for c in changes if c.benchmark in bumped)
-
-
-def test_two_full_runs_of_one_environment_agree():
-    """A/A: the committed pair of full CPU-grid runs (two valgrind processes) flags nothing,
-    and their spread is reported as the count noise."""
-    first, second = _counts(DATA / "run1.json"), _counts(DATA / "run2.json")
-    assert set(first) == set(second) and len(first) >= 40
-    changes = deterministic.compare_counts(first, second)
-    assert [c.benchmark for c in changes if c.verdict != "unchanged"] == []
-    assert max(abs(c.relative_change) for c in changes) < 0.001
-    repeated = deterministic.compare_counts(
-        {k: [first[k], second[k]] for k in first}, {k: second[k] * 0.98 for k in first})
-    assert all(c.verdict == "improvement" for c in repeated)
-    assert all(0 <= c.noise < 0.001 for c in repeated)
-
-
-def test_verdicts_threshold_noise_and_missing():
-    changes = {c.benchmark: c for c in deterministic.compare_counts(
-        {"up": 100.0, "down": 100.0, "flat": [100.0, 100.5], "gone": 100.0, "zero": 0.0},
-        {"up": 101.0, "down": 98.0, "flat": 100.2, "new": 5.0, "zero": 1.0})}
-    assert changes["up"].verdict == "regression"  # exactly at the threshold
-    assert changes["down"].verdict == "improvement"
-    assert changes["flat"].verdict == "unchanged"
-    assert changes["flat"].noise == pytest.approx(0.5 / 100.25)
-    assert math.isnan(changes["up"].noise)
-    assert {changes[k].verdict for k in ("gone", "new", "zero")} == {"missing"}
-    loose = deterministic.compare_counts({"up": 100.0}, {"up": 101.0}, threshold=0.05)
-    assert loose[0].verdict == "unchanged"
-    with pytest.raises(ValueError):
-        deterministic.compare_counts({}, {}, threshold=0)
-    assert deterministic.is_deterministic("instructions")
-    assert not deterministic.is_deterministic("seconds")
-
 
 # --- the grid, parsing, the command's bad input ------------------------------------------
 
@@ -186,20 +129,6 @@ def test_explain_names_the_aten_functions_weight_adds_to(two_runs):
     assert instructions.explain(base, base) == []
 
 
-def test_counts_by_benchmark_keeps_only_deterministic_rows():
-    import pandas as pd
-
-    frame = pd.DataFrame({
-        "short_name": ["Instructions.track_instructions_forward"] * 3 + ["Core.time_forward"],
-        "params": ["small, contiguous, mean, none"] * 2 + ["small, noncontig, mean, none", "x"],
-        "unit": ["instructions"] * 3 + ["seconds"],
-        "status": ["ok", "ok", "skipped", "ok"],
-        "value": [100.0, 100.01, float("nan"), 1e-3],
-    })
-    assert deterministic.counts_by_benchmark(frame) == {
-        "Instructions.track_instructions_forward(small, contiguous, mean, none)": [100.0, 100.01]}
-
-
 def test_latest_runs_keeps_each_benchmarks_newest_run():
     """A later run of only the Instructions benchmarks (the committed results) must not
     hide the earlier run's timings of the same torch version."""
@@ -211,3 +140,4 @@ def test_latest_runs_keeps_each_benchmarks_newest_run():
         part = latest[latest["torch_version"] == version]
         assert part.groupby("benchmark")["commit"].nunique().max() == 1
         assert (part["unit"] == "instructions").any() and (part["kind"] == "time").any()
+

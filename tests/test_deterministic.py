@@ -1,0 +1,81 @@
+"""Comparing instruction counts (cebench.results.deterministic): a relative change
+against a threshold, the count noise, the rows of a results frame that count.
+
+``tests/data/instructions`` holds two full CPU-grid runs of one environment (two valgrind
+processes), the A/A pair these tests start from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cebench.results import deterministic
+
+DATA = Path(__file__).parent / "data" / "instructions"
+
+
+def _counts(path: Path) -> dict[str, float]:
+    return {f"{r['case']}.{r['pass']}": r["instructions_per_call"]
+            for r in json.loads(path.read_text())}
+
+
+def test_two_percent_more_instructions_on_a_few_cases_is_flagged_and_nothing_else():
+    """A synthetic +2 % on three cases of a real run, +0.02 % on every other case."""
+    baseline = _counts(DATA / "run1.json")
+    bumped = sorted(baseline)[:: len(baseline) // 3][:3]
+    candidate = {k: v * (1.02 if k in bumped else 1.0002) for k, v in baseline.items()}
+    changes = deterministic.compare_counts(baseline, candidate)
+    flagged = {c.benchmark for c in changes if c.verdict != "unchanged"}
+    assert flagged == set(bumped)
+    assert all(c.verdict == "regression" and c.relative_change == pytest.approx(0.02)
+               for c in changes if c.benchmark in bumped)
+
+
+def test_two_full_runs_of_one_environment_agree():
+    """A/A: the committed pair of full CPU-grid runs (two valgrind processes) flags nothing,
+    and their spread is reported as the count noise."""
+    first, second = _counts(DATA / "run1.json"), _counts(DATA / "run2.json")
+    assert set(first) == set(second) and len(first) >= 40
+    changes = deterministic.compare_counts(first, second)
+    assert [c.benchmark for c in changes if c.verdict != "unchanged"] == []
+    assert max(abs(c.relative_change) for c in changes) < 0.001
+    repeated = deterministic.compare_counts(
+        {k: [first[k], second[k]] for k in first}, {k: second[k] * 0.98 for k in first})
+    assert all(c.verdict == "improvement" for c in repeated)
+    assert all(0 <= c.noise < 0.001 for c in repeated)
+
+
+def test_verdicts_threshold_noise_and_missing():
+    changes = {c.benchmark: c for c in deterministic.compare_counts(
+        {"up": 100.0, "down": 100.0, "flat": [100.0, 100.5], "gone": 100.0, "zero": 0.0},
+        {"up": 101.0, "down": 98.0, "flat": 100.2, "new": 5.0, "zero": 1.0})}
+    assert changes["up"].verdict == "regression"  # exactly at the threshold
+    assert changes["down"].verdict == "improvement"
+    assert changes["flat"].verdict == "unchanged"
+    assert changes["flat"].noise == pytest.approx(0.5 / 100.25)
+    assert math.isnan(changes["up"].noise)
+    assert {changes[k].verdict for k in ("gone", "new", "zero")} == {"missing"}
+    loose = deterministic.compare_counts({"up": 100.0}, {"up": 101.0}, threshold=0.05)
+    assert loose[0].verdict == "unchanged"
+    with pytest.raises(ValueError):
+        deterministic.compare_counts({}, {}, threshold=0)
+    assert deterministic.is_deterministic("instructions")
+    assert not deterministic.is_deterministic("seconds")
+
+
+def test_counts_by_benchmark_keeps_only_deterministic_rows():
+    frame = pd.DataFrame({
+        "short_name": ["Instructions.track_instructions_forward"] * 3 + ["Core.time_forward"],
+        "params": ["small, contiguous, mean, none"] * 2 + ["small, noncontig, mean, none", "x"],
+        "unit": ["instructions"] * 3 + ["seconds"],
+        "status": ["ok", "ok", "skipped", "ok"],
+        "value": [100.0, 100.01, float("nan"), 1e-3],
+    })
+    assert deterministic.counts_by_benchmark(frame) == {
+        "Instructions.track_instructions_forward(small, contiguous, mean, none)": [100.0, 100.01]}
+
