@@ -79,3 +79,54 @@ def test_counts_by_benchmark_keeps_only_deterministic_rows():
     assert deterministic.counts_by_benchmark(frame) == {
         "Instructions.track_instructions_forward(small, contiguous, mean, none)": [100.0, 100.01]}
 
+
+def test_the_threshold_itself_is_a_change_and_just_below_it_is_not():
+    assert deterministic.verdict(0.01) == "regression"
+    assert deterministic.verdict(-0.01) == "improvement"
+    assert deterministic.verdict(0.0099) == deterministic.verdict(-0.0099) == "unchanged"
+    assert deterministic.verdict(0.0) == "unchanged"
+    assert deterministic.verdict(0.05, threshold=0.05) == "regression"
+    assert deterministic.verdict(-0.049, threshold=0.05) == "unchanged"
+    for not_finite in (math.nan, math.inf, -math.inf):
+        assert deterministic.verdict(not_finite) == "missing"
+
+
+def test_medians_changes_and_noise_are_the_values_of_each_side():
+    (change,) = deterministic.compare_counts({"a": [100, 104, 101]}, {"a": [110.0, 90.0, 99.0]})
+    assert (change.benchmark, change.baseline, change.candidate) == ("a", 101.0, 99.0)
+    assert change.relative_change == pytest.approx(99 / 101 - 1)
+    assert change.verdict == "improvement"
+    # the larger of the two sides' spreads: (110 - 90) / 99
+    assert change.noise == pytest.approx(20 / 99)
+    (change,) = deterministic.compare_counts({"a": [100.0, 130.0, 101.0]}, {"a": [100.0, 101.0]})
+    assert change.noise == pytest.approx(30 / 101)
+
+
+def test_runs_without_a_finite_value_are_left_out():
+    (change,) = deterministic.compare_counts(
+        {"a": [100.0, None, math.nan, math.inf]}, {"a": [None, 102.0, -math.inf]})
+    assert (change.baseline, change.candidate, change.verdict) == (100.0, 102.0, "regression")
+    assert math.isnan(change.noise)  # one finite run per side
+    assert deterministic.relative_spread([100.0, None, 102.0]) == pytest.approx(2 / 101)
+    assert math.isnan(deterministic.relative_spread(100))  # one run: no spread
+    assert math.isnan(deterministic.relative_spread(None))
+    assert deterministic.relative_spread([1, 3]) == pytest.approx(1.0)  # ints count too
+    (change,) = deterministic.compare_counts({"a": None}, {"a": 7})
+    assert math.isnan(change.baseline) and change.candidate == 7.0
+    assert change.verdict == "missing" and math.isnan(change.relative_change)
+
+
+def test_a_missing_or_empty_side_is_missing_not_a_change():
+    changes = {c.benchmark: c for c in deterministic.compare_counts(
+        {"gone": 100.0, "empty": [], "negative": -5.0}, {"new": 5.0, "empty": [3.0],
+                                                         "negative": 5.0, "gone": []})}
+    assert sorted(changes) == ["empty", "gone", "negative", "new"]
+    for name, c in changes.items():
+        assert c.verdict == "missing" and math.isnan(c.relative_change), name
+    assert changes["gone"].baseline == 100.0 and math.isnan(changes["gone"].candidate)
+
+
+@pytest.mark.parametrize("threshold", [0, -0.01, math.nan])
+def test_a_threshold_that_is_not_positive_is_refused(threshold):
+    with pytest.raises(ValueError, match=f"threshold must be > 0, not {threshold}"):
+        deterministic.compare_counts({"a": 1.0}, {"a": 1.0}, threshold=threshold)
