@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from cebench.cli import main
+from cebench.errors import InputError
 from cebench.grid import cases
 from cebench.measure import instructions
 
@@ -141,3 +143,175 @@ def test_latest_runs_keeps_each_benchmarks_newest_run():
         assert part.groupby("benchmark")["commit"].nunique().max() == 1
         assert (part["unit"] == "instructions").any() and (part["kind"] == "time").any()
 
+
+# --- measuring and explaining, with stand-ins for valgrind's two programs ---------------
+# The child really runs (torch, the cases, the warm and counted calls: torch's valgrind
+# toggles do nothing outside valgrind); the stand-ins check their command line and write
+# or read dumps whose counts are known, so the plumbing around them is checked exactly.
+
+FAKE_VALGRIND = '''
+import json, os, pathlib, subprocess, sys
+args = sys.argv[1:]
+options = [a for a in args if a.startswith("--")]
+out = options.pop().split("=", 1)
+if options != ["--tool=callgrind", "--collect-atstart=no", "--dump-instr=no"] or \\
+        out[0] != "--callgrind-out-file":
+    sys.exit(f"unexpected options {args}")
+mode = os.environ.get("FAKE_VALGRIND", "")
+if mode == "fail":
+    print("line one"); print("the last line", file=sys.stderr); sys.exit(7)
+child = [a for a in args if not a.startswith("--")]
+if os.environ.get("CEBENCH_DEVICE") != "cpu" or os.environ.get("OMP_NUM_THREADS") != "1":
+    sys.exit("not the child environment")
+subprocess.run(child, check=True)
+spec = json.loads(pathlib.Path(child[-1]).read_text())
+measured = [i for i in json.loads(pathlib.Path(spec["report"]).read_text())["items"]
+            if i["status"] == "measured"]
+for n, item in enumerate(measured[:-1] if mode == "lose-one" else measured, 1):
+    total = 1000 * n * spec["calls"]  # dump n: 1000 n instructions per call
+    pathlib.Path(f"{out[1]}.{n}").write_text(
+        f"version: 1\\ncreator: fake\\ndesc: I1 cache:\\nevents: Ir\\nfn=f\\n0 {total}\\n"
+        f"summary: {total}\\n")
+'''
+
+FAKE_ANNOTATE = '''
+import pathlib, sys
+*options, dump = sys.argv[1:]
+if options[1:] != ["--threshold=100", "--show-percs=no", "--auto=no"] or \\
+        options[0] not in ("--inclusive=yes", "--inclusive=no"):
+    sys.exit(f"unexpected options {options}")
+print("-" * 20)
+print("Ir  file:function")
+print("-" * 20)
+for line in pathlib.Path(dump).read_text().splitlines():
+    if line.startswith("fake "):  # fake COUNT_INCLUSIVE COUNT_SELF LOCATION
+        _, inclusive, own, location = line.split(" ", 3)
+        print(f"{inclusive if options[0] == '--inclusive=yes' else own}  {location}")
+'''
+
+
+@pytest.fixture
+def fake_valgrind(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, source in (("valgrind", FAKE_VALGRIND), ("callgrind_annotate", FAKE_ANNOTATE)):
+        path = bin_dir / name
+        path.write_text(f"#!{sys.executable}\n{source}")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir
+
+
+SMALL = [cases.lookup("small.contiguous.float32.mean.w-none"),
+         cases.lookup("small.channels_last.float32.mean.w-none"),  # 2-D input: skipped
+         cases.lookup("small.contiguous.float32.sum.w-random")]
+
+
+def test_measure_divides_each_dump_by_the_calls_in_the_order_asked(fake_valgrind, tmp_path):
+    counts, skipped = instructions.measure(SMALL, ["forward", "forward_backward"], calls=2,
+                                           keep_dumps_in=tmp_path / "kept")
+    measured = [SMALL[0].name, SMALL[0].name, SMALL[2].name, SMALL[2].name]
+    assert [(c.case, c.pass_) for c in counts] == list(zip(
+        measured, ["forward", "forward_backward"] * 2))
+    assert [c.instructions_per_call for c in counts] == [1000.0, 2000.0, 3000.0, 4000.0]
+    assert {c.calls for c in counts} == {2}
+    assert {c.torch_version for c in counts} == {torch.__version__}
+    assert {c.cpu_capability for c in counts} == {torch.backends.cpu.get_cpu_capability()}
+    assert list(skipped) == [SMALL[1].name] and "4-D" in skipped[SMALL[1].name]
+    kept = Path(counts[1].dump)
+    assert kept == tmp_path / "kept" / f"{SMALL[0].name}.forward_backward.callgrind"
+    assert instructions.dump_calls(kept) == 2
+    assert instructions.total_instructions(kept) == 4000
+    assert kept.read_text().splitlines()[2:4] == ["desc: cebench calls: 2", "desc: I1 cache:"]
+    without = instructions.measure(SMALL[:1], ["forward"])[0][0]
+    assert without.dump is None and "dump" not in without.as_record()
+    assert without.calls == instructions.DEFAULT_CALLS
+
+
+def test_more_than_nine_dumps_are_taken_in_numeric_order(fake_valgrind):
+    grid = [c for c in cases.iter_grid("instructions") if c.skip_reason("cpu") is None][:10]
+    counts, _ = instructions.measure(grid, ["forward"], calls=1, warmup_calls=0)
+    assert [c.instructions_per_call for c in counts] == [1000.0 * n for n in range(1, 11)]
+    assert [c.case for c in counts] == [c.name for c in grid]
+
+
+def test_a_failing_or_short_valgrind_run_is_an_error_with_its_output(fake_valgrind,
+                                                                      monkeypatch):
+    monkeypatch.setenv("FAKE_VALGRIND", "fail")
+    with pytest.raises(instructions.ValgrindFailed,
+                       match="^valgrind exited 7:\nline one\nthe last line$"):
+        instructions.measure(SMALL[:1], ["forward"])
+    monkeypatch.setenv("FAKE_VALGRIND", "lose-one")
+    with pytest.raises(instructions.ValgrindFailed,
+                       match="^1 callgrind dumps for 2 measured cases$"):
+        instructions.measure(SMALL[:1])
+    with pytest.raises(instructions.ValgrindFailed, match="^valgrind ran past 0 s$"):
+        instructions.measure(SMALL[:1], ["forward"], timeout_s=0.001)
+
+
+def test_measure_refuses_bad_arguments_before_starting_valgrind(fake_valgrind):
+    with pytest.raises(InputError, match="^calls must be >= 1, not 0$"):
+        instructions.measure(SMALL, calls=0)
+    with pytest.raises(InputError, match="^unknown pass 'backward'; expected one of "
+                       "forward, forward_backward$"):
+        instructions.measure(SMALL, ["forward", "backward"])
+    with pytest.raises(InputError, match="^no cases to measure$"):
+        instructions.measure([], ["forward"])
+    assert instructions.measure(SMALL[:1], ["forward"], calls=1)[0][0].calls == 1
+
+
+def test_the_child_runs_on_one_cpu_thread_with_this_cebench_first(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", f"/elsewhere{os.pathsep}")
+    monkeypatch.setenv("CEBENCH_INJECT_SLOWDOWN", "2")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    env = instructions._child_environment()
+    assert {k: env[k] for k in ("CUDA_VISIBLE_DEVICES", "CEBENCH_DEVICE", "CEBENCH_CPU_THREADS",
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {
+        "CUDA_VISIBLE_DEVICES": "", "CEBENCH_DEVICE": "cpu", "CEBENCH_CPU_THREADS": "1",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert "CEBENCH_INJECT_SLOWDOWN" not in env
+    source_root = Path(instructions.__file__).resolve().parents[1].parent
+    assert env["PYTHONPATH"] == f"{source_root}{os.pathsep}/elsewhere"
+    assert (source_root / "cebench" / "measure" / "instructions.py").exists()
+
+
+def _dump(path: Path, calls: int, *functions: str) -> Path:
+    path.write_text(f"version: 1\ndesc: x\n{instructions.CALLS_HEADER}{calls}\n"
+                    + "".join(f"fake {f}\n" for f in functions) + "summary: 1\n")
+    return path
+
+
+def test_explain_ranks_per_call_changes_of_inclusive_counts(fake_valgrind, tmp_path):
+    torch_fn = "???:at::native::nll_loss_out_frame(at::Tensor const&) [/env/libtorch_cpu.so]"
+    base = _dump(tmp_path / "base", 2, f"2,000 10 {torch_fn}", "600 600 ???:gone [/x.so]",
+                 "500 5 ???:same [/x.so]", "9,000 9 Python/ceval.c:_PyEval_Eval [/bin/python3]")
+    cand = _dump(tmp_path / "cand", 4, f"6,000 20 {torch_fn}", "1,000 5 ???:same [/y.so]",
+                 "400 400 ???:new [/x.so]", "90 90 ???:small [/x.so]")
+    changes = instructions.explain(base, cand)
+    assert [(c.function, c.baseline_per_call, c.candidate_per_call) for c in changes] == [
+        ("at::native::nll_loss_out_frame(at::Tensor const&)", 1000.0, 1500.0),
+        ("gone", 300.0, 0.0), ("new", 0.0, 100.0), ("small", 0.0, 22.5)]
+    assert [c.change_per_call for c in changes] == [500.0, -300.0, 100.0, 22.5]
+    assert [c.function for c in instructions.explain(base, cand, top=2)] == [
+        changes[0].function, "gone"]
+    assert instructions.function_counts(base) == {
+        "at::native::nll_loss_out_frame(at::Tensor const&)": 2000, "gone": 600, "same": 500}
+    assert instructions.function_counts(base, inclusive=False, include_interpreter=True) == {
+        "at::native::nll_loss_out_frame(at::Tensor const&)": 10, "gone": 600, "same": 5,
+        "_PyEval_Eval": 9}
+
+
+def test_explain_without_callgrind_annotate_or_with_it_failing(fake_valgrind, tmp_path,
+                                                               monkeypatch):
+    (fake_valgrind / "callgrind_annotate").write_text("#!/bin/sh\necho 'no such dump' >&2\n"
+                                                      "exit 1\n")
+    dump = _dump(tmp_path / "d", 1)
+    with pytest.raises(instructions.ValgrindFailed,
+                       match=f"^callgrind_annotate {dump}: no such dump$"):
+        instructions.function_counts(dump)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    with pytest.raises(instructions.ValgrindUnavailable,
+                       match="^callgrind_annotate is not installed"):
+        instructions.function_counts(dump)
+    with pytest.raises(instructions.ValgrindUnavailable, match="^valgrind is not installed"):
+        instructions.require_valgrind()
