@@ -7,6 +7,7 @@ minute of Python and torch start-up). Where valgrind is missing they skip, unles
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -150,29 +151,34 @@ def test_latest_runs_keeps_each_benchmarks_newest_run():
 # or read dumps whose counts are known, so the plumbing around them is checked exactly.
 
 FAKE_VALGRIND = '''
-import json, os, pathlib, subprocess, sys
+import json, os, pathlib, sys
 args = sys.argv[1:]
 options = [a for a in args if a.startswith("--")]
 out = options.pop().split("=", 1)
 if options != ["--tool=callgrind", "--collect-atstart=no", "--dump-instr=no"] or \\
-        out[0] != "--callgrind-out-file":
-    sys.exit(f"unexpected options {args}")
+        out[0] != "--callgrind-out-file" or args[-3:-1] != ["-c", CHILD]:
+    sys.exit(f"unexpected command {args}")
+if args[-4] != os.environ.get("FAKE_EXPECT_PYTHON", sys.executable):
+    sys.exit(f"unexpected python {args[-4]}")
+if os.environ.get("CEBENCH_DEVICE") != "cpu" or os.environ.get("OMP_NUM_THREADS") != "1":
+    sys.exit("not the child environment")
 mode = os.environ.get("FAKE_VALGRIND", "")
 if mode == "fail":
     print("line one"); print("the last line", file=sys.stderr); sys.exit(7)
-child = [a for a in args if not a.startswith("--")]
-if os.environ.get("CEBENCH_DEVICE") != "cpu" or os.environ.get("OMP_NUM_THREADS") != "1":
-    sys.exit("not the child environment")
-subprocess.run(child, check=True)
-spec = json.loads(pathlib.Path(child[-1]).read_text())
-measured = [i for i in json.loads(pathlib.Path(spec["report"]).read_text())["items"]
-            if i["status"] == "measured"]
+spec = json.loads(pathlib.Path(args[-1]).read_text())
+# the child's report: items whose layout is channels_last are skipped, as on "small"
+items = [dict(i, status="skipped", reason="needs 4-D") if "channels_last" in i["name"]
+         else dict(i, status="measured") for i in spec["items"]]
+if mode != "no-report":
+    pathlib.Path(spec["report"]).write_text(json.dumps(
+        {"torch_version": "9.9.9", "cpu_capability": "FAKE", "items": items}))
+measured = [i for i in items if i["status"] == "measured"]
 for n, item in enumerate(measured[:-1] if mode == "lose-one" else measured, 1):
     total = 1000 * n * spec["calls"]  # dump n: 1000 n instructions per call
     pathlib.Path(f"{out[1]}.{n}").write_text(
         f"version: 1\\ncreator: fake\\ndesc: I1 cache:\\nevents: Ir\\nfn=f\\n0 {total}\\n"
         f"summary: {total}\\n")
-'''
+'''.replace("CHILD", repr("from cebench.measure.instructions import _child_main; _child_main()"))
 
 FAKE_ANNOTATE = '''
 import pathlib, sys
@@ -215,9 +221,8 @@ def test_measure_divides_each_dump_by_the_calls_in_the_order_asked(fake_valgrind
         measured, ["forward", "forward_backward"] * 2))
     assert [c.instructions_per_call for c in counts] == [1000.0, 2000.0, 3000.0, 4000.0]
     assert {c.calls for c in counts} == {2}
-    assert {c.torch_version for c in counts} == {torch.__version__}
-    assert {c.cpu_capability for c in counts} == {torch.backends.cpu.get_cpu_capability()}
-    assert list(skipped) == [SMALL[1].name] and "4-D" in skipped[SMALL[1].name]
+    assert {(c.torch_version, c.cpu_capability) for c in counts} == {("9.9.9", "FAKE")}
+    assert skipped == {SMALL[1].name: "needs 4-D"}
     kept = Path(counts[1].dump)
     assert kept == tmp_path / "kept" / f"{SMALL[0].name}.forward_backward.callgrind"
     assert instructions.dump_calls(kept) == 2
@@ -245,6 +250,9 @@ def test_a_failing_or_short_valgrind_run_is_an_error_with_its_output(fake_valgri
     with pytest.raises(instructions.ValgrindFailed,
                        match="^1 callgrind dumps for 2 measured cases$"):
         instructions.measure(SMALL[:1])
+    monkeypatch.setenv("FAKE_VALGRIND", "no-report")
+    with pytest.raises(instructions.ValgrindFailed, match="^valgrind exited 0:\n$"):
+        instructions.measure(SMALL[:1])
     with pytest.raises(instructions.ValgrindFailed, match="^valgrind ran past 0 s$"):
         instructions.measure(SMALL[:1], ["forward"], timeout_s=0.001)
 
@@ -258,6 +266,14 @@ def test_measure_refuses_bad_arguments_before_starting_valgrind(fake_valgrind):
     with pytest.raises(InputError, match="^no cases to measure$"):
         instructions.measure([], ["forward"])
     assert instructions.measure(SMALL[:1], ["forward"], calls=1)[0][0].calls == 1
+
+
+def test_measure_runs_the_python_it_is_given(fake_valgrind, monkeypatch):
+    monkeypatch.setenv("FAKE_EXPECT_PYTHON", "/envs/other/bin/python")
+    counts, _ = instructions.measure(SMALL[:1], ["forward"], python="/envs/other/bin/python")
+    assert [c.instructions_per_call for c in counts] == [1000.0]
+    with pytest.raises(instructions.ValgrindFailed, match="unexpected python"):
+        instructions.measure(SMALL[:1], ["forward"])
 
 
 def test_the_child_runs_on_one_cpu_thread_with_this_cebench_first(monkeypatch):
@@ -315,3 +331,44 @@ def test_explain_without_callgrind_annotate_or_with_it_failing(fake_valgrind, tm
         instructions.function_counts(dump)
     with pytest.raises(instructions.ValgrindUnavailable, match="^valgrind is not installed"):
         instructions.require_valgrind()
+
+
+def test_the_child_measures_each_item_and_reports_the_skipped_ones(tmp_path, monkeypatch):
+    """_child_main in this process (outside valgrind its toggles do nothing): the warm and
+    counted calls, in order, and a report of what it measured and skipped."""
+    import cebench.grid.inputs as inputs_module
+
+    made = []
+    real_loss_call = inputs_module.loss_call
+
+    def counting_loss_call(prepared, pass_):
+        call = real_loss_call(prepared, pass_)
+
+        def counted():
+            made.append(pass_)
+            return call()
+        return counted
+
+    monkeypatch.setattr(inputs_module, "loss_call", counting_loss_call)
+    items = [{"case": c.as_dict(), "name": c.name, "pass": p}
+             for c in SMALL[:2] for p in ("forward", "forward_backward")]
+    spec = tmp_path / "spec.json"
+    report = tmp_path / "report.json"
+    spec.write_text(json.dumps({"items": items, "calls": 3, "warmup_calls": 2,
+                                "report": str(report)}))
+    monkeypatch.setattr(sys, "argv", ["-c", str(spec)])
+    threads = torch.get_num_threads()
+    try:
+        instructions._child_main()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    done = json.loads(report.read_text())
+    assert done["torch_version"] == torch.__version__
+    assert done["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert [i["status"] for i in done["items"]] == ["measured", "measured", "skipped", "skipped"]
+    assert [i["pass"] for i in done["items"]] == ["forward", "forward_backward"] * 2
+    assert "4-D" in done["items"][2]["reason"] and "reason" not in done["items"][0]
+    assert done["items"][0]["case"] == SMALL[0].as_dict()
+    # preparing the case runs each pass once; then 2 warm and 3 counted calls per item
+    assert made == ["forward", "forward_backward"] + ["forward"] * 5 + ["forward_backward"] * 5
