@@ -338,12 +338,40 @@ def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
     assert re.search(r"a shared change under (\d+ %|x\d+) cannot be told", out)
 
 
-def test_committed_torch_versions_compare_inconclusive_or_better(capsys):
-    code = cli(REPO_RESULTS, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
-               "--machine", MACHINE)
-    out = capsys.readouterr().out
-    assert code in (0, 1, 3), out
-    assert "candidate torch=2.14.1 vs baseline torch=2.13.0 on cpu-amd-epyc-2c" in out
+def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
+    """torch 2.14.1 against 2.15.0, three committed runs each at one commit: exit 0, and
+    the counts, the suite-wide shift and the noise these runs measure."""
+    specs = ("torch=2.14.1,commit=5de27586", "torch=2.15.0,commit=5de27586")
+    code = cli(REPO_RESULTS, "--baseline", specs[0], "--candidate", specs[1], "--machine",
+               MACHINE)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out[:3]
+    assert out[0] == (f"No regression -- candidate {specs[1]} vs baseline {specs[0]} on "
+                      f"{MACHINE}.")
+    assert out[1].startswith(f"{MACHINE}: no shared change beyond 5%; 3 baseline run(s), 3 "
+                             "candidate run(s); overall the candidate is 16.7 % slower")
+    assert out[2].startswith("216 compared: 0 worse, 0 part of a shared slowdown, 0 better, "
+                             "203 unchanged (within 5% or within noise), 13 changed by more "
+                             "than 5% but untestable, 0 measured on one side only")
+    df = results.load(REPO_RESULTS, machine=MACHINE)
+    table, notes = compare.compare_specs(df, *map(compare.Spec.parse, specs), threshold=0.05,
+                                         alpha=0.01)
+    assert notes == [] and compare.outcome(table) == "ok"
+    (suite,) = compare.suites(table)
+    assert (suite.k_base, suite.k_cand, suite.tau_df, suite.tau_source) == (3, 3, 4.0,
+                                                                            "these runs")
+    assert suite.shared_verdict == "unchanged" and suite.shared_p == pytest.approx(0.161, abs=1e-3)
+    assert suite.shared_change == pytest.approx(0.1674, abs=1e-4)
+    assert suite.tau == pytest.approx(0.0925, abs=1e-4)
+    assert suite.min_detectable == pytest.approx(0.5146, abs=1e-4)
+    by_unit = table.groupby(["unit_base", "verdict"]).size().to_dict()
+    assert by_unit == {("ratio", "inconclusive"): 13, ("ratio", "unchanged"): 35,
+                       ("relative error", "unchanged"): 48, ("seconds", "unchanged"): 120}
+    top = table.iloc[0]  # the largest untestable change: one run of a ratio per side
+    assert (top["verdict"], top["test"], top["k_base"], top["k_cand"]) == (
+        "inconclusive", "none", 1, 1)
+    assert (top["value_base"], top["value_cand"], top["ratio"]) == pytest.approx(
+        (0.84332, 1.09645, 1.30016), abs=1e-5)
 
 
 # --- bad input: exit 2 with a one-line message ---------------------------------------------
@@ -417,3 +445,31 @@ def test_compare_versions_for_notebooks():
     assert set(table["verdict"]) <= set(compare.VERDICTS)
     one_version = compare.compare_versions(df[df["torch_version"] == "2.13.0"])
     assert one_version.empty
+
+
+def test_compare_versions_compares_every_newer_version_with_the_oldest():
+    """Per machine: each newer version against the oldest, at the threshold and alpha
+    given; a pair of single runs takes its noise from the machine's replicate runs."""
+    df = pd.concat([synthetic("2.9.0", 1, 1, n=8), synthetic("2.10.0", 1, 2, n=8),
+                    synthetic("2.11.0", 3, 3, n=8, factor=2.0, slowed=[5]),
+                    synthetic("2.12.0", 3, 4, n=8).assign(machine="other")])
+    table = compare.compare_versions(df)
+    pairs = table.groupby(["machine", "baseline_version", "candidate_version"]).size()
+    assert pairs.to_dict() == {("m", "2.9.0", "2.10.0"): 8, ("m", "2.9.0", "2.11.0"): 8}
+    single = table[table["candidate_version"] == "2.10.0"]
+    assert set(single["tau_source"]) == {"3 runs of torch 2.11.0 at c"}
+    assert set(single["k_runs_base"]) == set(single["k_runs_cand"]) == {1}
+    newer = table[table["candidate_version"] == "2.11.0"]
+    assert set(newer["tau_source"]) == {"these runs"}
+    assert verdict_of(newer, "C.time_5") == "regression"
+    assert newer["ratio"][newer["short_name_base"] == "C.time_5"].item() == pytest.approx(
+        2.0, rel=0.2)
+    # a threshold above the x2: no regression; a larger alpha: a smaller detectable shift
+    assert "regression" not in set(compare.compare_versions(df, threshold=1.5)["verdict"])
+    loose = compare.compare_versions(df, alpha=0.2)
+    mds = lambda t: t.loc[t["candidate_version"] == "2.10.0", "min_detectable"].iloc[0]  # noqa: E731
+    assert 0.05 < mds(loose) < mds(table)
+    nothing = compare.compare_versions(df[df["torch_version"] == "2.9.0"])
+    assert nothing.empty and list(nothing.columns) == [
+        "machine", "benchmark", "params", "ratio", "verdict", "baseline_version",
+        "candidate_version"]

@@ -383,6 +383,11 @@ def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
     return table.reset_index(drop=True)
 
 
+def _expm1(x: float) -> float:
+    """e^x - 1 of a log change; inf past the float range (the shift a tiny alpha needs)."""
+    return math.inf if x > 709 else math.expm1(x)
+
+
 def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference, relative):
     info_cols = ["benchmark", "short_name", "pass", "params", "unit", "kind"]
     params = [c for c in results_mod.param_columns(base_rows) if c in base_rows.columns]
@@ -536,10 +541,10 @@ def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference,
     table = table.assign(
         tau=noise.tau if noise else math.nan, tau_df=noise.df if noise else 0.0,
         tau_source=noise.source if noise else "", tau_runs=noise.runs if noise else 0,
-        k_runs_base=k_runs_a, k_runs_cand=k_runs_b, shared_change=math.expm1(D),
-        shared_low=math.expm1(shared_low), shared_high=math.expm1(shared_high),
+        k_runs_base=k_runs_a, k_runs_cand=k_runs_b, shared_change=_expm1(D),
+        shared_low=_expm1(shared_low), shared_high=_expm1(shared_high),
         shared_p=shared_p, shared_verdict=shared_verdict,
-        min_detectable=math.expm1(max(mds, log_thr)) if np.isfinite(mds) else math.nan,
+        min_detectable=_expm1(max(mds, log_thr)) if np.isfinite(mds) else math.nan,
         shared_carriers=int((table["verdict"] == "shared").sum()))
     return table
 
