@@ -130,3 +130,12 @@ def test_a_missing_or_empty_side_is_missing_not_a_change():
 def test_a_threshold_that_is_not_positive_is_refused(threshold):
     with pytest.raises(ValueError, match=f"threshold must be > 0, not {threshold}"):
         deterministic.compare_counts({"a": 1.0}, {"a": 1.0}, threshold=threshold)
+
+
+def test_counts_below_one_are_compared_too():
+    """Only a count that is not positive is missing: a mean of 0.5 instructions (a
+    per-element rate, say) is compared like any other."""
+    changes = deterministic.compare_counts({"half": 0.5, "one": 1.0}, {"half": 0.6, "one": 0.9})
+    assert [(c.benchmark, c.verdict) for c in changes] == [("half", "regression"),
+                                                           ("one", "improvement")]
+    assert changes[0].relative_change == pytest.approx(0.2)

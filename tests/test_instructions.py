@@ -7,6 +7,7 @@ minute of Python and torch start-up). Where valgrind is missing they skip, unles
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -162,10 +163,18 @@ if args[-4] != os.environ.get("FAKE_EXPECT_PYTHON", sys.executable):
     sys.exit(f"unexpected python {args[-4]}")
 if os.environ.get("CEBENCH_DEVICE") != "cpu" or os.environ.get("OMP_NUM_THREADS") != "1":
     sys.exit("not the child environment")
+if "/cebench-callgrind-" not in out[1]:
+    sys.exit(f"scratch folder not named: {out[1]}")
 mode = os.environ.get("FAKE_VALGRIND", "")
 if mode == "fail":
     print("line one"); print("the last line", file=sys.stderr); sys.exit(7)
+if mode == "fail-long":
+    print("\\n".join(f"line {i}" for i in range(1, 21))); sys.exit(1)
 spec = json.loads(pathlib.Path(args[-1]).read_text())
+if sorted(spec) != ["calls", "items", "report", "warmup_calls"] or \\
+        any(sorted(i) != ["case", "name", "pass"] for i in spec["items"]) or \\
+        spec["warmup_calls"] != int(os.environ.get("FAKE_EXPECT_WARMUP", "1")):
+    sys.exit(f"unexpected spec {spec}")
 # the child's report: items whose layout is channels_last are skipped, as on "small"
 items = [dict(i, status="skipped", reason="needs 4-D") if "channels_last" in i["name"]
          else dict(i, status="measured") for i in spec["items"]]
@@ -233,8 +242,9 @@ def test_measure_divides_each_dump_by_the_calls_in_the_order_asked(fake_valgrind
     assert without.calls == instructions.DEFAULT_CALLS
 
 
-def test_more_than_nine_dumps_are_taken_in_numeric_order(fake_valgrind):
+def test_more_than_nine_dumps_are_taken_in_numeric_order(fake_valgrind, monkeypatch):
     grid = [c for c in cases.iter_grid("instructions") if c.skip_reason("cpu") is None][:10]
+    monkeypatch.setenv("FAKE_EXPECT_WARMUP", "0")
     counts, _ = instructions.measure(grid, ["forward"], calls=1, warmup_calls=0)
     assert [c.instructions_per_call for c in counts] == [1000.0 * n for n in range(1, 11)]
     assert [c.case for c in counts] == [c.name for c in grid]
@@ -246,6 +256,11 @@ def test_a_failing_or_short_valgrind_run_is_an_error_with_its_output(fake_valgri
     with pytest.raises(instructions.ValgrindFailed,
                        match="^valgrind exited 7:\nline one\nthe last line$"):
         instructions.measure(SMALL[:1], ["forward"])
+    monkeypatch.setenv("FAKE_VALGRIND", "fail-long")  # the last 15 lines of its output
+    with pytest.raises(instructions.ValgrindFailed) as failed:
+        instructions.measure(SMALL[:1], ["forward"])
+    assert str(failed.value).splitlines() == ["valgrind exited 1:"] + [
+        f"line {i}" for i in range(6, 21)]
     monkeypatch.setenv("FAKE_VALGRIND", "lose-one")
     with pytest.raises(instructions.ValgrindFailed,
                        match="^1 callgrind dumps for 2 measured cases$"):
@@ -279,7 +294,9 @@ def test_measure_runs_the_python_it_is_given(fake_valgrind, monkeypatch):
 def test_the_child_runs_on_one_cpu_thread_with_this_cebench_first(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", f"/elsewhere{os.pathsep}")
     monkeypatch.setenv("CEBENCH_INJECT_SLOWDOWN", "2")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    for name, value in (("CUDA_VISIBLE_DEVICES", "0"), ("OMP_NUM_THREADS", "4"),
+                        ("MKL_NUM_THREADS", "4"), ("CEBENCH_CPU_THREADS", "4")):
+        monkeypatch.setenv(name, value)
     env = instructions._child_environment()
     assert {k: env[k] for k in ("CUDA_VISIBLE_DEVICES", "CEBENCH_DEVICE", "CEBENCH_CPU_THREADS",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {
@@ -289,6 +306,8 @@ def test_the_child_runs_on_one_cpu_thread_with_this_cebench_first(monkeypatch):
     source_root = Path(instructions.__file__).resolve().parents[1].parent
     assert env["PYTHONPATH"] == f"{source_root}{os.pathsep}/elsewhere"
     assert (source_root / "cebench" / "measure" / "instructions.py").exists()
+    monkeypatch.delenv("PYTHONPATH")
+    assert instructions._child_environment()["PYTHONPATH"] == str(source_root)
 
 
 def _dump(path: Path, calls: int, *functions: str) -> Path:
@@ -372,3 +391,91 @@ def test_the_child_measures_each_item_and_reports_the_skipped_ones(tmp_path, mon
     assert done["items"][0]["case"] == SMALL[0].as_dict()
     # preparing the case runs each pass once; then 2 warm and 3 counted calls per item
     assert made == ["forward", "forward_backward"] + ["forward"] * 5 + ["forward_backward"] * 5
+
+
+def test_a_record_names_the_pass_and_keeps_a_dump_only_when_there_is_one():
+    count = instructions.InstructionCount("c", "forward", 12.5, 3, "2.13.0", "AVX2")
+    assert count.as_record() == {"case": "c", "pass": "forward", "instructions_per_call": 12.5,
+                                 "calls": 3, "torch_version": "2.13.0",
+                                 "cpu_capability": "AVX2"}
+    kept = dataclasses.replace(count, dump="/d/c.forward.callgrind").as_record()
+    assert kept["dump"] == "/d/c.forward.callgrind" and kept["pass"] == "forward"
+
+
+def test_why_instructions_cannot_be_counted(monkeypatch):
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    assert instructions.unavailable_reason() == (
+        "valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)")
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(torch._C, "_valgrind_supported_platform", lambda: False)
+    assert instructions.unavailable_reason() == (
+        "this torch build has no valgrind support on this platform")
+    with pytest.raises(instructions.ValgrindUnavailable, match="^this torch build has no"):
+        instructions.require_valgrind()
+    monkeypatch.setattr(torch._C, "_valgrind_supported_platform", lambda: True)
+    assert instructions.unavailable_reason() is None
+    instructions.require_valgrind()
+
+
+def test_dumps_with_odd_bytes_without_desc_or_summary_lines(tmp_path):
+    raw = tmp_path / "raw"
+    raw.write_bytes(b"version: 1\nfn=at::\xff\xfenot utf-8\n0 7\ntotals: 70\n")
+    assert instructions.total_instructions(raw) == 70
+    saved = instructions.save_dump(raw, tmp_path / "a" / "b" / "saved", 5)  # no desc: line
+    assert saved.read_text(encoding="utf-8").splitlines()[:3] == [
+        "version: 1", "desc: cebench calls: 5", "fn=at::\ufffd\ufffdnot utf-8"]
+    assert instructions.dump_calls(saved) == 5
+    empty = tmp_path / "empty"
+    empty.write_text("version: 1\nfn=f\n0 7\n")
+    with pytest.raises(instructions.ValgrindFailed,
+                       match=f"^{empty}: no summary line \\(not a callgrind dump\\?\\)$"):
+        instructions.total_instructions(empty)
+
+
+@pytest.mark.parametrize("first", ["fn=f", "summary: 7", "totals: 7"])
+def test_the_calls_header_is_looked_for_in_the_header_only(tmp_path, first):
+    dump = tmp_path / "dump"
+    dump.write_text(f"version: 1\n{first}\n{instructions.CALLS_HEADER}3\n")
+    with pytest.raises(InputError, match=f"^{dump}: not a dump saved by cebench "
+                       "\\(no 'desc: cebench calls:' line\\)$"):
+        instructions.dump_calls(dump)
+
+
+ANNOTATE_WITH_SUMMARY = """\
+--------------------------------------------------------------------------------
+Ir
+--------------------------------------------------------------------------------
+9,999  PROGRAM TOTALS
+
+--------------------------------------------------------------------------------
+Ir     file:function
+--------------------------------------------------------------------------------
+1,000  no_location_at_all
+  500  ???:torch_function [/env/libtorch_cpu.so]
+
+  200  Objects/call.c:_PyObject_Call [/env/libfoo.so]
+  100  ???:(below main) [/lib/libc.so.6]
+   50  ???:lookup [/usr/bin/python3.11]
+   20  src/kernel.cpp:kernel
+"""
+
+
+def test_annotate_parsing_of_the_function_table_only():
+    assert instructions.parse_annotate(ANNOTATE_WITH_SUMMARY) == {
+        "no_location_at_all": 1000, "torch_function": 500, "kernel": 20}
+    assert instructions.parse_annotate(ANNOTATE_WITH_SUMMARY, include_interpreter=True) == {
+        "no_location_at_all": 1000, "torch_function": 500, "_PyObject_Call": 200,
+        "(below main)": 100, "lookup": 50, "kernel": 20}
+
+
+def test_explain_lists_twenty_functions_by_default_and_long_errors_are_cut(fake_valgrind,
+                                                                           tmp_path):
+    base = _dump(tmp_path / "base", 1)
+    cand = _dump(tmp_path / "cand", 1, *(f"{100 + i} 1 ???:f{i} [/x.so]" for i in range(25)))
+    changes = instructions.explain(base, cand)
+    assert [c.function for c in changes] == [f"f{i}" for i in range(24, 4, -1)]
+    (fake_valgrind / "callgrind_annotate").write_text(
+        f"#!/bin/sh\nprintf '%0400d' 0 >&2\nexit 1\n")
+    with pytest.raises(instructions.ValgrindFailed) as failed:
+        instructions.function_counts(base)
+    assert str(failed.value) == f"callgrind_annotate {base}: {'0' * 300}"
