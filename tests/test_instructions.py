@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -479,3 +480,23 @@ def test_explain_lists_twenty_functions_by_default_and_long_errors_are_cut(fake_
     with pytest.raises(instructions.ValgrindFailed) as failed:
         instructions.function_counts(base)
     assert str(failed.value) == f"callgrind_annotate {base}: {'0' * 300}"
+
+
+def test_dumps_are_read_and_written_as_utf8_whatever_the_locale(tmp_path):
+    """C++ names in a dump may hold any bytes: they are read as UTF-8 (a bad byte becomes
+    U+FFFD) and saved as UTF-8, also under an ASCII locale (LC_ALL=C, no UTF-8 mode)."""
+    dump = tmp_path / "dump"
+    dump.write_bytes("version: 1\ndesc: \xe9t\xe9\nfn=caf\xe9\n0 1\nsummary: 9\n".encode()
+                     .replace(b"\xc3\xa9t", b"\xff\xfet", 1))
+    script = ("import sys; from pathlib import Path; from cebench.measure import instructions as i;"
+              "d = Path(sys.argv[1]); s = i.save_dump(d, d.parent / 'saved', 4);"
+              "print(i.total_instructions(d), i.dump_calls(s), i.total_instructions(s))")
+    source_root = Path(instructions.__file__).resolve().parents[2]
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0",
+               PYTHONPATH=str(source_root))
+    proc = subprocess.run([sys.executable, "-c", script, str(dump)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "9 4 9\n", "")
+    assert (tmp_path / "saved").read_bytes() == (
+        "version: 1\ndesc: cebench calls: 4\ndesc: \ufffd\ufffdt\xe9\nfn=caf\xe9\n0 1\n"
+        "summary: 9\n").encode()
