@@ -426,6 +426,8 @@ def test_dumps_with_odd_bytes_without_desc_or_summary_lines(tmp_path):
     assert saved.read_text(encoding="utf-8").splitlines()[:3] == [
         "version: 1", "desc: cebench calls: 5", "fn=at::\ufffd\ufffdnot utf-8"]
     assert instructions.dump_calls(saved) == 5
+    raw.write_bytes(b"version: 1\ndesc: \xff\xfe\ndesc: cebench calls: 6\nfn=f\n")
+    assert instructions.dump_calls(raw) == 6
     empty = tmp_path / "empty"
     empty.write_text("version: 1\nfn=f\n0 7\n")
     with pytest.raises(instructions.ValgrindFailed,
@@ -494,6 +496,9 @@ def test_dumps_are_read_and_written_as_utf8_whatever_the_locale(tmp_path):
     source_root = Path(instructions.__file__).resolve().parents[2]
     env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0",
                PYTHONPATH=str(source_root))
+    # here (so that mutation testing counts this test for these functions) and under C
+    assert instructions.total_instructions(dump) == 9
+    assert instructions.dump_calls(instructions.save_dump(dump, tmp_path / "here", 4)) == 4
     proc = subprocess.run([sys.executable, "-c", script, str(dump)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "9 4 9\n", "")
