@@ -367,6 +367,14 @@ def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
     by_unit = table.groupby(["unit_base", "verdict"]).size().to_dict()
     assert by_unit == {("ratio", "inconclusive"): 13, ("ratio", "unchanged"): 35,
                        ("relative error", "unchanged"): 48, ("seconds", "unchanged"): 120}
+    # every run of the two versions: most benchmarks were last run once per side, at
+    # newer commits, so the comparison cannot test them: inconclusive, exit 3
+    assert cli(REPO_RESULTS, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
+               "--machine", MACHINE) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("INCONCLUSIVE: one run per side")
+    assert out[2].startswith("393 compared: 0 worse, 0 part of a shared slowdown, 4 better, "
+                             "208 unchanged")
     top = table.iloc[0]  # the largest untestable change: one run of a ratio per side
     assert (top["verdict"], top["test"], top["k_base"], top["k_cand"]) == (
         "inconclusive", "none", 1, 1)
@@ -473,3 +481,26 @@ def test_compare_versions_compares_every_newer_version_with_the_oldest():
     assert nothing.empty and list(nothing.columns) == [
         "machine", "benchmark", "params", "ratio", "verdict", "baseline_version",
         "candidate_version"]
+
+
+def test_runs_that_share_no_benchmark_measure_no_noise():
+    """Each run of a side holds other benchmarks (runs of subsets at several commits, one
+    taken per benchmark): no benchmark is measured twice, so no run shift and no tau can
+    be measured, and a x2 of one run per side is untestable, not a regression at p = 0."""
+    def side(name, seed, factor=1.0):
+        df = synthetic(name, 3, seed, n=12, factor=factor, slowed=[0])
+        run = df["file"].str.rsplit("-", n=1).str[1].str[0].astype(int)
+        return df[df["short_name"].str.rsplit("_", n=1).str[1].astype(int) % 3 == run]
+
+    a, b = side("a", 1), side("b", 2, factor=2.0)
+    assert (a.groupby("short_name")["file"].nunique() == 1).all()
+    matrix = compare._matrix(compare._prepare(a))
+    assert compare.run_shifts(matrix, set(matrix.columns)).isna().all()
+    table = compare.compare_frames(a, b)
+    assert verdict_of(table, "C.time_0") == "inconclusive"
+    assert set(table["test"]) == {"none"} and math.isnan(table["tau"].iloc[0])
+    assert compare.outcome(table) == "inconclusive"
+    # with one side's runs replicated, that side's shifts give tau: a test, not p = 0
+    table = compare.compare_frames(synthetic("a", 3, 1, n=12), b)
+    assert table["tau_df"].iloc[0] == 2.0 and table["tau"].iloc[0] > 0
+    assert (table["p_value"] > 0).all()

@@ -266,18 +266,21 @@ def _matrix(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_shifts(matrix: pd.DataFrame, time_keys) -> pd.Series:
-    """The median residual (from the side mean) of each run's ``time_`` benchmarks."""
+    """The median residual (from the side mean) of each run's ``time_`` benchmarks that the
+    side measured more than once; NaN for a run without one (nothing to measure it by)."""
     cols = [k for k in matrix.columns if k in time_keys]
     if not cols or len(matrix) < 1:
         return pd.Series(0.0, index=matrix.index)
-    resid = matrix[cols] - matrix[cols].mean()
-    return resid.median(axis=1, skipna=True).fillna(0.0)
+    values = matrix[cols].loc[:, matrix[cols].notna().sum() >= 2]
+    resid = values - values.mean()
+    return resid.median(axis=1, skipna=True)
 
 
 def pooled_tau(shift_sets: list[pd.Series]) -> tuple[float, float]:
-    """tau (sd of run shifts, centred per side) and its degrees of freedom."""
+    """tau (sd of run shifts, centred per side) and its degrees of freedom; runs without a
+    measured shift (NaN) are left out."""
     ss, df = 0.0, 0
-    for shifts in shift_sets:
+    for shifts in (s.dropna() for s in shift_sets):
         if len(shifts) >= 2:
             ss += float(((shifts - shifts.mean()) ** 2).sum())
             df += len(shifts) - 1
