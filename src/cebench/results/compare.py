@@ -12,8 +12,9 @@ The rule, per machine. For benchmark b and run r, y = log(value), signed so that
 is worse (:data:`WORSE_WHEN`).
 
 * Within each side, residuals from the side's mean. The **run shift** of run r is the
-  median residual of its ``time_`` benchmarks (the whole machine running faster or slower
-  during that run); tau^2 pools the run shifts of both sides.
+  median residual of its ``time_`` benchmarks that the side ran more than once (the whole
+  machine running faster or slower during that run); tau^2 pools the run shifts of both
+  sides. A run that shares no benchmark with another run of its side has no shift.
 * Per-benchmark noise v_b pools the residuals left after removing the run shift (for
   units a slower machine shifts: :data:`SHIFTED_UNITS`), shrunk towards the other
   benchmarks of the same unit (empirical Bayes, as limma does for gene-wise variances).
