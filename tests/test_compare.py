@@ -504,3 +504,40 @@ def test_runs_that_share_no_benchmark_measure_no_noise():
     table = compare.compare_frames(synthetic("a", 3, 1, n=12), b)
     assert table["tau_df"].iloc[0] == 2.0 and table["tau"].iloc[0] > 0
     assert (table["p_value"] > 0).all()
+
+
+def _suite_table(k_base, k_cand, shared_verdict, verdicts, machine="m"):
+    """A comparison table as compare_frames makes it, reduced to what outcome reads."""
+    return pd.DataFrame({
+        "machine": machine, "verdict": verdicts, "k_runs_base": k_base, "k_runs_cand": k_cand,
+        "shared_change": 0.0, "shared_low": math.nan, "shared_high": math.nan,
+        "shared_p": math.nan, "shared_verdict": shared_verdict, "min_detectable": math.nan,
+        "tau": math.nan, "tau_df": 0.0, "tau_source": ""})
+
+
+@pytest.mark.parametrize("k_base, k_cand, shared, verdicts, expected", [
+    (3, 3, "regression", ["shared", "unchanged"], "regression"),  # the suite alone
+    (3, 3, "unchanged", ["regression", "improvement"], "regression"),
+    (3, 3, "inconclusive", ["unchanged"], "inconclusive"),
+    (1, 1, "none", ["inconclusive", "unchanged"], "inconclusive"),  # one run per side
+    (1, 2, "none", ["inconclusive", "unchanged"], "ok"),  # replicates on one side
+    (3, 3, "improvement", ["improvement", "missing"], "ok"),
+])
+def test_outcome_of_a_table(k_base, k_cand, shared, verdicts, expected):
+    table = _suite_table(k_base, k_cand, shared, verdicts)
+    assert compare.outcome(table) == expected
+    (suite,) = compare.suites(table)
+    assert (suite.k_base, suite.k_cand, suite.shared_verdict) == (k_base, k_cand, shared)
+    assert suite.regressions == verdicts.count("regression")
+    assert suite.carriers == verdicts.count("shared")
+
+
+def test_suites_one_per_machine_in_order_and_none_without_a_suite_column():
+    table = pd.concat([_suite_table(2, 2, "unchanged", ["unchanged"], machine="z"),
+                       _suite_table(3, 1, "regression", ["shared", "shared"], machine="a")])
+    assert [(s.machine, s.k_base, s.carriers) for s in compare.suites(table)] == [
+        ("a", 3, 2), ("z", 2, 0)]
+    assert compare.suites(pd.DataFrame({"machine": ["m"], "verdict": ["missing"]})) == []
+    assert compare.suites(table.iloc[:0]) == []
+    assert compare.counts(table) == {"regression": 0, "shared": 2, "inconclusive": 0,
+                                     "improvement": 0, "unchanged": 1, "missing": 0}
