@@ -541,3 +541,41 @@ def test_suites_one_per_machine_in_order_and_none_without_a_suite_column():
     assert compare.suites(table.iloc[:0]) == []
     assert compare.counts(table) == {"regression": 0, "shared": 2, "inconclusive": 0,
                                      "improvement": 0, "unchanged": 1, "missing": 0}
+
+
+def test_satterthwaite_edges():
+    # a part with df in (0, 1] counts; a part with 0 df is left out of the denominator
+    assert compare.satterthwaite([(1.0, 0.5)]) == pytest.approx(0.5)
+    assert compare.satterthwaite([(1.0, 4.0), (1.0, 0.0)]) == pytest.approx(16.0)
+    assert compare.satterthwaite([(0.0, 4.0), (0.0, 2.0)]) == math.inf
+
+
+def test_p_values_and_quantiles_of_t_and_of_the_normal():
+    from scipy import stats
+
+    assert compare.t_sf2(math.inf, 4) == 0.0 and compare.t_sf2(-math.inf, 4) == 0.0
+    assert compare.t_sf2(2.0, 1.0) == pytest.approx(2 * stats.t.sf(2.0, 1.0))  # 0.295
+    assert compare.t_sf2(-2.0, 0.5) == pytest.approx(2 * stats.t.sf(2.0, 0.5))
+    assert compare.t_sf2(2.5, math.inf) == 2 * stats.norm.sf(2.5)  # the normal, exactly
+    for df in (0, -1, math.nan):
+        assert math.isnan(compare.t_sf2(1.0, df)) and math.isnan(compare.t_quantile(0.9, df))
+    assert compare.t_quantile(0.975, 1.0) == pytest.approx(12.7062, abs=1e-4)
+    assert compare.t_quantile(0.995, math.inf) == stats.norm.ppf(0.995)
+
+
+def test_minimum_detectable_shift_without_and_with_the_benchmarks_spread():
+    noise = compare.Noise(tau=0.1, df=4, runs=6, source="s")
+    q = compare.t_quantile(1 - 0.01 / 2, 4)
+    assert noise.min_detectable(3, 2, 0.01) == pytest.approx(q * 0.1 * math.sqrt(1 / 3 + 1 / 2))
+    assert noise.min_detectable(3, 2, 0.01, spread=0.02) == pytest.approx(
+        q * math.sqrt(0.01 * (1 / 3 + 1 / 2) + 0.02))
+
+
+def test_the_log_matrix_takes_positive_values_signed_worse_is_larger():
+    rows = pd.DataFrame({"file": ["r1", "r1", "r2", "r2"], "key": ["t", "bw", "t", "bw"],
+                         "value": [2.0, 0.0, 4.0, 8.0], "direction": [1, -1, 1, -1]})
+    matrix = compare._matrix(rows)
+    assert matrix.loc["r1", "t"] == pytest.approx(math.log(2))
+    assert math.isnan(matrix.loc["r1", "bw"])  # 0 has no log: no value, not -inf
+    assert matrix.loc["r2", "bw"] == pytest.approx(-math.log(8))
+    assert compare.counts(pd.DataFrame()) == dict.fromkeys(compare.VERDICTS, 0)
