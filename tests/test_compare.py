@@ -579,3 +579,17 @@ def test_the_log_matrix_takes_positive_values_signed_worse_is_larger():
     assert math.isnan(matrix.loc["r1", "bw"])  # 0 has no log: no value, not -inf
     assert matrix.loc["r2", "bw"] == pytest.approx(-math.log(8))
     assert compare.counts(pd.DataFrame()) == dict.fromkeys(compare.VERDICTS, 0)
+
+
+def test_runs_without_timings_have_no_shift_and_measure_no_tau():
+    """Only a run's timings move with the machine: runs of other units alone give no run
+    shift, so tau stays unknown (not 0) and the noise comes from elsewhere."""
+    def ratios(side, seed):
+        return synthetic(side, 3, seed, n=6, unit="ratio", kind="track")
+
+    matrix = compare._matrix(compare._prepare(ratios("a", 1)))
+    assert compare.run_shifts(matrix, set()).isna().all()
+    table = compare.compare_frames(ratios("a", 1), ratios("b", 2))
+    assert table["tau_df"].iloc[0] == 0.0 and math.isnan(table["tau"].iloc[0])
+    assert set(table["test"]) == {"welch-t"} and compare.outcome(table) == "ok"
+    assert compare.run_shifts(matrix.iloc[:0], set(matrix.columns)).empty

@@ -270,11 +270,8 @@ def run_shifts(matrix: pd.DataFrame, time_keys) -> pd.Series:
     """The median residual (from the side mean) of each run's ``time_`` benchmarks that the
     side measured more than once; NaN for a run without one (nothing to measure it by)."""
     cols = [k for k in matrix.columns if k in time_keys]
-    if not cols or len(matrix) < 1:
-        return pd.Series(0.0, index=matrix.index)
     values = matrix[cols].loc[:, matrix[cols].notna().sum() >= 2]
-    resid = values - values.mean()
-    return resid.median(axis=1, skipna=True)
+    return (values - values.mean()).median(axis=1, skipna=True)
 
 
 def pooled_tau(shift_sets: list[pd.Series]) -> tuple[float, float]:
