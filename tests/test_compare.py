@@ -593,3 +593,15 @@ def test_runs_without_timings_have_no_shift_and_measure_no_tau():
     assert table["tau_df"].iloc[0] == 0.0 and math.isnan(table["tau"].iloc[0])
     assert set(table["test"]) == {"welch-t"} and compare.outcome(table) == "ok"
     assert compare.run_shifts(matrix.iloc[:0], set(matrix.columns)).empty
+
+
+def test_a_scatter_barely_above_sampling_takes_the_prior():
+    """trigamma(x) ~ 1/x: a scatter of log variances just above what sampling explains
+    (y under trigamma(1e8)) gives a prior df beyond 1e8, taken as infinite (all take the
+    prior) rather than failing to find the root."""
+    from scipy.special import polygamma
+
+    assert compare._trigamma_inverse(float(polygamma(1, 3.0))) == pytest.approx(3.0)
+    assert compare._trigamma_inverse(2e-8) == pytest.approx(5e7, rel=1e-6)
+    for y in (1.0000000001e-8, 5e-9):
+        assert compare._trigamma_inverse(y) == math.inf

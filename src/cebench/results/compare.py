@@ -181,9 +181,12 @@ def worse_when(unit) -> int:
 
 
 def _trigamma_inverse(y: float) -> float:
+    """x with trigamma(x) = y, for x up to 1e8; inf for a smaller y (a larger x)."""
     from scipy.optimize import brentq
     from scipy.special import polygamma
 
+    if y <= polygamma(1, 1e8):
+        return math.inf
     return float(brentq(lambda x: float(polygamma(1, x)) - y, 1e-8, 1e8))
 
 
@@ -205,11 +208,9 @@ def shrink_variances(variances, dfs) -> tuple[np.ndarray, np.ndarray, float, flo
     e = np.log(v[fit]) - digamma(d[fit] / 2) + np.log(d[fit] / 2)
     emean = float(e.mean())
     evar = float(e.var(ddof=1) - np.mean(polygamma(1, d[fit] / 2)))
-    if evar > 0:
-        d0 = 2 * _trigamma_inverse(evar)
-        s0 = math.exp(emean + digamma(d0 / 2) - math.log(d0 / 2))
-    else:
-        d0, s0 = math.inf, math.exp(emean)
+    d0 = 2 * _trigamma_inverse(evar) if evar > 0 else math.inf
+    s0 = math.exp(emean + digamma(d0 / 2) - math.log(d0 / 2)) if d0 < math.inf else \
+        math.exp(emean)
     if math.isinf(d0):
         return np.full_like(v, s0), np.full_like(d, math.inf), s0, d0
     return (d0 * s0 + d * np.nan_to_num(v)) / (d0 + d), d0 + d, s0, d0
