@@ -605,3 +605,39 @@ def test_a_scatter_barely_above_sampling_takes_the_prior():
     assert compare._trigamma_inverse(2e-8) == pytest.approx(5e7, rel=1e-6)
     for y in (1.0000000001e-8, 5e-9):
         assert compare._trigamma_inverse(y) == math.inf
+
+
+def test_shrinkage_fits_positive_variances_with_positive_df_only():
+    from scipy.special import digamma
+
+    rng = np.random.default_rng(5)
+    est = np.exp(rng.uniform(np.log(1e-4), np.log(1e-2), 40)) * rng.chisquare(4, 40) / 4
+    _, _, s0, d0 = compare.shrink_variances(est, np.full(40, 4.0))
+    # a zero variance, a variance with 0 df, a NaN: left out of the fit, and each keeps
+    # what it had when it has no df (a zero with df takes its share of the prior)
+    v = np.concatenate([est, [0.0, 0.5, np.nan]])
+    post, dfs, s0_more, d0_more = compare.shrink_variances(v, np.r_[np.full(40, 4.0), 4, 0, 4])
+    assert (s0_more, d0_more) == pytest.approx((s0, d0))
+    assert post[41] == pytest.approx(s0) and dfs[41] == pytest.approx(d0)
+    assert post[40] == pytest.approx(d0 * s0 / (d0 + 4))
+    # integer input: the same floats (no truncation to integers)
+    post, dfs, s0, d0 = compare.shrink_variances([4, 4, 4, 4], [2, 2, 2, 2])
+    assert math.isinf(d0) and dfs.tolist() == [math.inf] * 4
+    assert post.tolist() == pytest.approx([4 * math.exp(-digamma(1.0))] * 4)
+
+
+def test_two_runs_are_enough_for_a_side_to_measure_tau():
+    tau, df = compare.pooled_tau([pd.Series([0.1, -0.1]), pd.Series([0.3])])
+    assert (tau, df) == (pytest.approx(math.sqrt(0.02)), 1.0)
+    assert compare.pooled_tau([pd.Series([0.3]), pd.Series([np.nan, 0.2])])[1] == 0.0
+
+
+def test_a_machine_or_a_benchmark_with_no_usable_runs_on_one_side_is_missing():
+    a, b = synthetic("a", 2, 0, n=4), synthetic("b", 2, 1, n=4)
+    b = pd.concat([b.assign(status=np.where(b["short_name"] == "C.time_3", "failed", "ok")),
+                   b.assign(machine="n")])
+    table = compare.compare_frames(a, b)
+    verdicts = table.groupby("machine")["verdict"].agg(set).to_dict()
+    assert verdicts == {"m": {"missing", "unchanged"}, "n": {"missing"}}
+    assert verdict_of(table[table["machine"] == "m"], "C.time_3") == "missing"
+    assert table.loc[table["machine"] == "n", "k_base"].eq(0).all()
