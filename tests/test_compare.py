@@ -641,3 +641,21 @@ def test_a_machine_or_a_benchmark_with_no_usable_runs_on_one_side_is_missing():
     assert verdicts == {"m": {"missing", "unchanged"}, "n": {"missing"}}
     assert verdict_of(table[table["machine"] == "m"], "C.time_3") == "missing"
     assert table.loc[table["machine"] == "n", "k_base"].eq(0).all()
+
+
+def test_shrinkage_follows_limmas_moments_from_three_variances_and_one_df():
+    """Smyth's (2004) moment fit: e = log v - digamma(d/2) + log(d/2); the prior df d0
+    solves trigamma(d0/2) = var(e) (ddof 1) - mean trigamma(d/2). It needs three
+    variances; one df each is enough."""
+    from scipy.special import digamma, polygamma
+
+    v, d = np.array([0.01, 0.2, 3.0]), np.array([1.0, 1.0, 2.0])
+    e = np.log(v) - digamma(d / 2) + np.log(d / 2)
+    evar = e.var(ddof=1) - polygamma(1, d / 2).mean()
+    d0 = 2 * compare._trigamma_inverse(evar)
+    s0 = math.exp(e.mean() + digamma(d0 / 2) - math.log(d0 / 2))
+    post, dfs, s0_fit, d0_fit = compare.shrink_variances(v, d)
+    assert (s0_fit, d0_fit) == pytest.approx((s0, d0))
+    assert post == pytest.approx((d0 * s0 + d * v) / (d0 + d)) and dfs == pytest.approx(d0 + d)
+    post, dfs, s0, d0 = compare.shrink_variances(v[:2], d[:2])  # two: too few to fit
+    assert post.tolist() == v[:2].tolist() and math.isnan(s0) and d0 == 0.0
