@@ -376,6 +376,7 @@ def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
     assert out[2].startswith("393 compared: 0 worse, 0 part of a shared slowdown, 4 better, "
                              "208 unchanged")
     top = table.iloc[0]  # the largest untestable change: one run of a ratio per side
+    assert top["pass"] == "forward_backward"  # the benchmark's columns are kept
     assert (top["verdict"], top["test"], top["k_base"], top["k_cand"]) == (
         "inconclusive", "none", 1, 1)
     assert (top["value_base"], top["value_cand"], top["ratio"]) == pytest.approx(
@@ -659,3 +660,25 @@ def test_shrinkage_follows_limmas_moments_from_three_variances_and_one_df():
     assert post == pytest.approx((d0 * s0 + d * v) / (d0 + d)) and dfs == pytest.approx(d0 + d)
     post, dfs, s0, d0 = compare.shrink_variances(v[:2], d[:2])  # two: too few to fit
     assert post.tolist() == v[:2].tolist() and math.isnan(s0) and d0 == 0.0
+
+
+def test_run_shifts_from_benchmarks_two_runs_share():
+    """Three runs; 'x' and 'y' measured by runs 1 and 2 only, 'z' by run 3 only: runs 1
+    and 2 are shifted by their residuals, run 3 has none."""
+    matrix = pd.DataFrame({"x": [1.0, 1.2, np.nan], "y": [2.0, 2.2, np.nan],
+                           "z": [np.nan, np.nan, 5.0]}, index=["r1", "r2", "r3"])
+    shifts = compare.run_shifts(matrix, {"x", "y", "z"})
+    assert shifts[["r1", "r2"]].tolist() == pytest.approx([-0.1, 0.1])
+    assert math.isnan(shifts["r3"])
+    matrix.loc["r3", "x"] = 1.4  # now x is measured three times: r3 has a shift
+    assert compare.run_shifts(matrix, {"x", "y", "z"}).tolist() == pytest.approx(
+        [-0.15, 0.05, 0.2])
+
+
+def test_exponent_of_a_log_change_beyond_the_float_range_is_inf():
+    assert compare._expm1(0.1) == math.expm1(0.1) and compare._expm1(-800) == -1.0
+    assert compare._expm1(709.7) == math.expm1(709.7) and compare._expm1(709.8) == math.inf
+    noise = compare.Noise(tau=0.5, df=1, runs=2, source="2 runs of torch a at c")
+    table = compare.compare_frames(synthetic("a", 1, 1, n=4), synthetic("b", 1, 2, n=4),
+                                   alpha=1e-6, reference={"m": noise})
+    assert compare.suites(table)[0].min_detectable == math.inf

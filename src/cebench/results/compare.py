@@ -387,7 +387,10 @@ def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
 
 def _expm1(x: float) -> float:
     """e^x - 1 of a log change; inf past the float range (the shift a tiny alpha needs)."""
-    return math.inf if x > 709 else math.expm1(x)
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return math.inf
 
 
 def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference, relative):
