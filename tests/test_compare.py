@@ -126,6 +126,7 @@ def test_three_times_slower_everywhere_is_a_shared_regression():
     assert suite.shared_low < 2.0 < suite.shared_high
     assert set(table["verdict"]) <= {"regression", "shared"}
     assert len(table) == 48
+    assert set(table["tau_runs"]) == {6} and set(table["tau_source"]) == {"these runs"}
 
 
 def test_one_slowed_benchmark_is_the_regression():
@@ -376,7 +377,7 @@ def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
     assert out[2].startswith("393 compared: 0 worse, 0 part of a shared slowdown, 4 better, "
                              "208 unchanged")
     top = table.iloc[0]  # the largest untestable change: one run of a ratio per side
-    assert top["pass"] == "forward_backward"  # the benchmark's columns are kept
+    assert (top["pass"], top["family"]) == ("forward_backward", "small")  # columns kept
     assert (top["verdict"], top["test"], top["k_base"], top["k_cand"]) == (
         "inconclusive", "none", 1, 1)
     assert (top["value_base"], top["value_cand"], top["ratio"]) == pytest.approx(
