@@ -605,7 +605,7 @@ def test_a_scatter_barely_above_sampling_takes_the_prior():
 
     assert compare._trigamma_inverse(float(polygamma(1, 3.0))) == pytest.approx(3.0)
     assert compare._trigamma_inverse(2e-8) == pytest.approx(5e7, rel=1e-6)
-    for y in (1.0000000001e-8, 5e-9):
+    for y in (float(polygamma(1, 1e8)), 1.0000000001e-8, 5e-9, 0.0, -1.0):
         assert compare._trigamma_inverse(y) == math.inf
 
 
@@ -651,14 +651,18 @@ def test_shrinkage_follows_limmas_moments_from_three_variances_and_one_df():
     variances; one df each is enough."""
     from scipy.special import digamma, polygamma
 
-    v, d = np.array([0.01, 0.2, 3.0]), np.array([1.0, 1.0, 2.0])
-    e = np.log(v) - digamma(d / 2) + np.log(d / 2)
-    evar = e.var(ddof=1) - polygamma(1, d / 2).mean()
-    d0 = 2 * compare._trigamma_inverse(evar)
-    s0 = math.exp(e.mean() + digamma(d0 / 2) - math.log(d0 / 2))
-    post, dfs, s0_fit, d0_fit = compare.shrink_variances(v, d)
-    assert (s0_fit, d0_fit) == pytest.approx((s0, d0))
-    assert post == pytest.approx((d0 * s0 + d * v) / (d0 + d)) and dfs == pytest.approx(d0 + d)
+    # a wide scatter (prior df under 3) and a moderate one (prior df about 4.4)
+    for v, d in ((np.array([0.01, 0.2, 3.0]), np.array([1.0, 1.0, 2.0])),
+                 (np.array([0.5, 1.0, 2.0, 4.0]), np.full(4, 10.0))):
+        e = np.log(v) - digamma(d / 2) + np.log(d / 2)
+        evar = e.var(ddof=1) - polygamma(1, d / 2).mean()
+        d0 = 2 * compare._trigamma_inverse(evar)
+        s0 = math.exp(e.mean() + digamma(d0 / 2) - math.log(d0 / 2))
+        post, dfs, s0_fit, d0_fit = compare.shrink_variances(v, d)
+        assert math.isfinite(d0) and (s0_fit, d0_fit) == pytest.approx((s0, d0))
+        assert post == pytest.approx((d0 * s0 + d * v) / (d0 + d))
+        assert dfs == pytest.approx(d0 + d)
+    assert 3 < d0 < 6 and 0 < evar < 1  # about 4.4
     post, dfs, s0, d0 = compare.shrink_variances(v[:2], d[:2])  # two: too few to fit
     assert post.tolist() == v[:2].tolist() and math.isnan(s0) and d0 == 0.0
 
