@@ -27,7 +27,7 @@ cases|cebench/grid/cases.py|tests/test_cases.py|
 inputs|cebench/grid/inputs.py|tests/test_inputs.py|
 roofline|cebench/measure/roofline.py|tests/test_roofline.py|
 memory|cebench/measure/memory.py|tests/test_memory.py|
-compare|cebench/results/compare.py|tests/test_compare.py|_listing _fmt_value _fmt_change _fmt_p display_rows format_table headline _md_table markdown to_json
+compare|cebench/results/compare.py|tests/test_compare.py|_listing _fmt_value _pct _fmt_change _fmt_test display_rows format_table _times percent_words suite_sentence headline _md_table markdown _plain to_json
 instructions|cebench/measure/instructions.py|tests/test_instructions.py|
 deterministic|cebench/results/deterministic.py|tests/test_deterministic.py|
 "
@@ -50,8 +50,9 @@ while IFS='|' read -r name source tests formatting; do
     dir=$work/$name
     rm -rf "$dir"
     mkdir -p "$dir"
-    # A copy of the tree with its own mutmut configuration: one module, its own tests.
-    cp -r src tests benchmarks "$dir/"
+    # A copy of the tree with its own mutmut configuration: one module, its own tests
+    # (and the committed results, which some tests read).
+    cp -r src tests benchmarks results "$dir/"
     find "$dir" -name __pycache__ -prune -exec rm -rf {} +
     cp pyproject.toml "$dir/"
     cat >> "$dir/pyproject.toml" <<EOF
@@ -59,7 +60,7 @@ while IFS='|' read -r name source tests formatting; do
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = ["src/$source"]
-also_copy = ["benchmarks"]
+also_copy = ["benchmarks", "results"]
 pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", "-q"]
 pytest_add_cli_args_test_selection = ["$tests"]
 use_git_change_detection = false

@@ -126,6 +126,7 @@ def test_three_times_slower_everywhere_is_a_shared_regression():
     assert suite.shared_low < 2.0 < suite.shared_high
     assert set(table["verdict"]) <= {"regression", "shared"}
     assert len(table) == 48
+    assert set(table["tau_runs"]) == {6} and set(table["tau_source"]) == {"these runs"}
 
 
 def test_one_slowed_benchmark_is_the_regression():
@@ -338,12 +339,49 @@ def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
     assert re.search(r"a shared change under (\d+ %|x\d+) cannot be told", out)
 
 
-def test_committed_torch_versions_compare_inconclusive_or_better(capsys):
-    code = cli(REPO_RESULTS, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
-               "--machine", MACHINE)
-    out = capsys.readouterr().out
-    assert code in (0, 1, 3), out
-    assert "candidate torch=2.14.1 vs baseline torch=2.13.0 on cpu-amd-epyc-2c" in out
+def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
+    """torch 2.14.1 against 2.15.0, three committed runs each at one commit: exit 0, and
+    the counts, the suite-wide shift and the noise these runs measure."""
+    specs = ("torch=2.14.1,commit=5de27586", "torch=2.15.0,commit=5de27586")
+    code = cli(REPO_RESULTS, "--baseline", specs[0], "--candidate", specs[1], "--machine",
+               MACHINE)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out[:3]
+    assert out[0] == (f"No regression -- candidate {specs[1]} vs baseline {specs[0]} on "
+                      f"{MACHINE}.")
+    assert out[1].startswith(f"{MACHINE}: no shared change beyond 5%; 3 baseline run(s), 3 "
+                             "candidate run(s); overall the candidate is 16.7 % slower")
+    assert out[2].startswith("216 compared: 0 worse, 0 part of a shared slowdown, 0 better, "
+                             "203 unchanged (within 5% or within noise), 13 changed by more "
+                             "than 5% but untestable, 0 measured on one side only")
+    df = results.load(REPO_RESULTS, machine=MACHINE)
+    table, notes = compare.compare_specs(df, *map(compare.Spec.parse, specs), threshold=0.05,
+                                         alpha=0.01)
+    assert notes == [] and compare.outcome(table) == "ok"
+    (suite,) = compare.suites(table)
+    assert (suite.k_base, suite.k_cand, suite.tau_df, suite.tau_source) == (3, 3, 4.0,
+                                                                            "these runs")
+    assert suite.shared_verdict == "unchanged" and suite.shared_p == pytest.approx(0.161, abs=1e-3)
+    assert suite.shared_change == pytest.approx(0.1674, abs=1e-4)
+    assert suite.tau == pytest.approx(0.0925, abs=1e-4)
+    assert suite.min_detectable == pytest.approx(0.5146, abs=1e-4)
+    by_unit = table.groupby(["unit_base", "verdict"]).size().to_dict()
+    assert by_unit == {("ratio", "inconclusive"): 13, ("ratio", "unchanged"): 35,
+                       ("relative error", "unchanged"): 48, ("seconds", "unchanged"): 120}
+    # every run of the two versions: most benchmarks were last run once per side, at
+    # newer commits, so the comparison cannot test them: inconclusive, exit 3
+    assert cli(REPO_RESULTS, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
+               "--machine", MACHINE) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("INCONCLUSIVE: one run per side")
+    assert out[2].startswith("393 compared: 0 worse, 0 part of a shared slowdown, 4 better, "
+                             "208 unchanged")
+    top = table.iloc[0]  # the largest untestable change: one run of a ratio per side
+    assert (top["pass"], top["family"]) == ("forward_backward", "small")  # columns kept
+    assert (top["verdict"], top["test"], top["k_base"], top["k_cand"]) == (
+        "inconclusive", "none", 1, 1)
+    assert (top["value_base"], top["value_cand"], top["ratio"]) == pytest.approx(
+        (0.84332, 1.09645, 1.30016), abs=1e-5)
 
 
 # --- bad input: exit 2 with a one-line message ---------------------------------------------
@@ -417,3 +455,235 @@ def test_compare_versions_for_notebooks():
     assert set(table["verdict"]) <= set(compare.VERDICTS)
     one_version = compare.compare_versions(df[df["torch_version"] == "2.13.0"])
     assert one_version.empty
+
+
+def test_compare_versions_compares_every_newer_version_with_the_oldest():
+    """Per machine: each newer version against the oldest, at the threshold and alpha
+    given; a pair of single runs takes its noise from the machine's replicate runs."""
+    df = pd.concat([synthetic("2.9.0", 1, 1, n=8), synthetic("2.10.0", 1, 2, n=8),
+                    synthetic("2.11.0", 3, 3, n=8, factor=2.0, slowed=[5]),
+                    synthetic("2.12.0", 3, 4, n=8).assign(machine="other")])
+    table = compare.compare_versions(df)
+    pairs = table.groupby(["machine", "baseline_version", "candidate_version"]).size()
+    assert pairs.to_dict() == {("m", "2.9.0", "2.10.0"): 8, ("m", "2.9.0", "2.11.0"): 8}
+    single = table[table["candidate_version"] == "2.10.0"]
+    assert set(single["tau_source"]) == {"3 runs of torch 2.11.0 at c"}
+    assert set(single["k_runs_base"]) == set(single["k_runs_cand"]) == {1}
+    newer = table[table["candidate_version"] == "2.11.0"]
+    assert set(newer["tau_source"]) == {"these runs"}
+    assert verdict_of(newer, "C.time_5") == "regression"
+    assert newer["ratio"][newer["short_name_base"] == "C.time_5"].item() == pytest.approx(
+        2.0, rel=0.2)
+    # a threshold above the x2: no regression; a larger alpha: a smaller detectable shift
+    assert "regression" not in set(compare.compare_versions(df, threshold=1.5)["verdict"])
+    loose = compare.compare_versions(df, alpha=0.2)
+    mds = lambda t: t.loc[t["candidate_version"] == "2.10.0", "min_detectable"].iloc[0]  # noqa: E731
+    assert 0.05 < mds(loose) < mds(table)
+    nothing = compare.compare_versions(df[df["torch_version"] == "2.9.0"])
+    assert nothing.empty and list(nothing.columns) == [
+        "machine", "benchmark", "params", "ratio", "verdict", "baseline_version",
+        "candidate_version"]
+
+
+def test_runs_that_share_no_benchmark_measure_no_noise():
+    """Each run of a side holds other benchmarks (runs of subsets at several commits, one
+    taken per benchmark): no benchmark is measured twice, so no run shift and no tau can
+    be measured, and a x2 of one run per side is untestable, not a regression at p = 0."""
+    def side(name, seed, factor=1.0):
+        df = synthetic(name, 3, seed, n=12, factor=factor, slowed=[0])
+        run = df["file"].str.rsplit("-", n=1).str[1].str[0].astype(int)
+        return df[df["short_name"].str.rsplit("_", n=1).str[1].astype(int) % 3 == run]
+
+    a, b = side("a", 1), side("b", 2, factor=2.0)
+    assert (a.groupby("short_name")["file"].nunique() == 1).all()
+    matrix = compare._matrix(compare._prepare(a))
+    assert compare.run_shifts(matrix, set(matrix.columns)).isna().all()
+    table = compare.compare_frames(a, b)
+    assert verdict_of(table, "C.time_0") == "inconclusive"
+    assert set(table["test"]) == {"none"} and math.isnan(table["tau"].iloc[0])
+    assert compare.outcome(table) == "inconclusive"
+    # with one side's runs replicated, that side's shifts give tau: a test, not p = 0
+    table = compare.compare_frames(synthetic("a", 3, 1, n=12), b)
+    assert table["tau_df"].iloc[0] == 2.0 and table["tau"].iloc[0] > 0
+    assert (table["p_value"] > 0).all()
+
+
+def _suite_table(k_base, k_cand, shared_verdict, verdicts, machine="m"):
+    """A comparison table as compare_frames makes it, reduced to what outcome reads."""
+    return pd.DataFrame({
+        "machine": machine, "verdict": verdicts, "k_runs_base": k_base, "k_runs_cand": k_cand,
+        "shared_change": 0.0, "shared_low": math.nan, "shared_high": math.nan,
+        "shared_p": math.nan, "shared_verdict": shared_verdict, "min_detectable": math.nan,
+        "tau": math.nan, "tau_df": 0.0, "tau_source": ""})
+
+
+@pytest.mark.parametrize("k_base, k_cand, shared, verdicts, expected", [
+    (3, 3, "regression", ["shared", "unchanged"], "regression"),  # the suite alone
+    (3, 3, "unchanged", ["regression", "improvement"], "regression"),
+    (3, 3, "inconclusive", ["unchanged"], "inconclusive"),
+    (1, 1, "none", ["inconclusive", "unchanged"], "inconclusive"),  # one run per side
+    (1, 2, "none", ["inconclusive", "unchanged"], "ok"),  # replicates on one side
+    (3, 3, "improvement", ["improvement", "missing"], "ok"),
+])
+def test_outcome_of_a_table(k_base, k_cand, shared, verdicts, expected):
+    table = _suite_table(k_base, k_cand, shared, verdicts)
+    assert compare.outcome(table) == expected
+    (suite,) = compare.suites(table)
+    assert (suite.k_base, suite.k_cand, suite.shared_verdict) == (k_base, k_cand, shared)
+    assert suite.regressions == verdicts.count("regression")
+    assert suite.carriers == verdicts.count("shared")
+
+
+def test_suites_one_per_machine_in_order_and_none_without_a_suite_column():
+    table = pd.concat([_suite_table(2, 2, "unchanged", ["unchanged"], machine="z"),
+                       _suite_table(3, 1, "regression", ["shared", "shared"], machine="a")])
+    assert [(s.machine, s.k_base, s.carriers) for s in compare.suites(table)] == [
+        ("a", 3, 2), ("z", 2, 0)]
+    assert compare.suites(pd.DataFrame({"machine": ["m"], "verdict": ["missing"]})) == []
+    assert compare.suites(table.iloc[:0]) == []
+    assert compare.counts(table) == {"regression": 0, "shared": 2, "inconclusive": 0,
+                                     "improvement": 0, "unchanged": 1, "missing": 0}
+
+
+def test_satterthwaite_edges():
+    # a part with df in (0, 1] counts; a part with 0 df is left out of the denominator
+    assert compare.satterthwaite([(1.0, 0.5)]) == pytest.approx(0.5)
+    assert compare.satterthwaite([(1.0, 4.0), (1.0, 0.0)]) == pytest.approx(16.0)
+    assert compare.satterthwaite([(0.0, 4.0), (0.0, 2.0)]) == math.inf
+
+
+def test_p_values_and_quantiles_of_t_and_of_the_normal():
+    from scipy import stats
+
+    assert compare.t_sf2(math.inf, 4) == 0.0 and compare.t_sf2(-math.inf, 4) == 0.0
+    assert compare.t_sf2(2.0, 1.0) == pytest.approx(2 * stats.t.sf(2.0, 1.0))  # 0.295
+    assert compare.t_sf2(-2.0, 0.5) == pytest.approx(2 * stats.t.sf(2.0, 0.5))
+    assert compare.t_sf2(2.5, math.inf) == 2 * stats.norm.sf(2.5)  # the normal, exactly
+    for df in (0, -1, math.nan):
+        assert math.isnan(compare.t_sf2(1.0, df)) and math.isnan(compare.t_quantile(0.9, df))
+    assert compare.t_quantile(0.975, 1.0) == pytest.approx(12.7062, abs=1e-4)
+    assert compare.t_quantile(0.995, math.inf) == stats.norm.ppf(0.995)
+
+
+def test_minimum_detectable_shift_without_and_with_the_benchmarks_spread():
+    noise = compare.Noise(tau=0.1, df=4, runs=6, source="s")
+    q = compare.t_quantile(1 - 0.01 / 2, 4)
+    assert noise.min_detectable(3, 2, 0.01) == pytest.approx(q * 0.1 * math.sqrt(1 / 3 + 1 / 2))
+    assert noise.min_detectable(3, 2, 0.01, spread=0.02) == pytest.approx(
+        q * math.sqrt(0.01 * (1 / 3 + 1 / 2) + 0.02))
+
+
+def test_the_log_matrix_takes_positive_values_signed_worse_is_larger():
+    rows = pd.DataFrame({"file": ["r1", "r1", "r2", "r2"], "key": ["t", "bw", "t", "bw"],
+                         "value": [2.0, 0.0, 4.0, 8.0], "direction": [1, -1, 1, -1]})
+    matrix = compare._matrix(rows)
+    assert matrix.loc["r1", "t"] == pytest.approx(math.log(2))
+    assert math.isnan(matrix.loc["r1", "bw"])  # 0 has no log: no value, not -inf
+    assert matrix.loc["r2", "bw"] == pytest.approx(-math.log(8))
+    assert compare.counts(pd.DataFrame()) == dict.fromkeys(compare.VERDICTS, 0)
+
+
+def test_runs_without_timings_have_no_shift_and_measure_no_tau():
+    """Only a run's timings move with the machine: runs of other units alone give no run
+    shift, so tau stays unknown (not 0) and the noise comes from elsewhere."""
+    def ratios(side, seed):
+        return synthetic(side, 3, seed, n=6, unit="ratio", kind="track")
+
+    matrix = compare._matrix(compare._prepare(ratios("a", 1)))
+    assert compare.run_shifts(matrix, set()).isna().all()
+    table = compare.compare_frames(ratios("a", 1), ratios("b", 2))
+    assert table["tau_df"].iloc[0] == 0.0 and math.isnan(table["tau"].iloc[0])
+    assert set(table["test"]) == {"welch-t"} and compare.outcome(table) == "ok"
+    assert compare.run_shifts(matrix.iloc[:0], set(matrix.columns)).empty
+
+
+def test_a_scatter_barely_above_sampling_takes_the_prior():
+    """trigamma(x) ~ 1/x: a scatter of log variances just above what sampling explains
+    (y under trigamma(1e8)) gives a prior df beyond 1e8, taken as infinite (all take the
+    prior) rather than failing to find the root."""
+    from scipy.special import polygamma
+
+    assert compare._trigamma_inverse(float(polygamma(1, 3.0))) == pytest.approx(3.0)
+    assert compare._trigamma_inverse(2e-8) == pytest.approx(5e7, rel=1e-6)
+    for y in (float(polygamma(1, 1e8)), 1.0000000001e-8, 5e-9, 0.0, -1.0):
+        assert compare._trigamma_inverse(y) == math.inf
+
+
+def test_shrinkage_fits_positive_variances_with_positive_df_only():
+    from scipy.special import digamma
+
+    rng = np.random.default_rng(5)
+    est = np.exp(rng.uniform(np.log(1e-4), np.log(1e-2), 40)) * rng.chisquare(4, 40) / 4
+    _, _, s0, d0 = compare.shrink_variances(est, np.full(40, 4.0))
+    # a zero variance, a variance with 0 df, a NaN: left out of the fit, and each keeps
+    # what it had when it has no df (a zero with df takes its share of the prior)
+    v = np.concatenate([est, [0.0, 0.5, np.nan]])
+    post, dfs, s0_more, d0_more = compare.shrink_variances(v, np.r_[np.full(40, 4.0), 4, 0, 4])
+    assert (s0_more, d0_more) == pytest.approx((s0, d0))
+    assert post[41] == pytest.approx(s0) and dfs[41] == pytest.approx(d0)
+    assert post[40] == pytest.approx(d0 * s0 / (d0 + 4))
+    # integer input: the same floats (no truncation to integers)
+    post, dfs, s0, d0 = compare.shrink_variances([4, 4, 4, 4], [2, 2, 2, 2])
+    assert math.isinf(d0) and dfs.tolist() == [math.inf] * 4
+    assert post.tolist() == pytest.approx([4 * math.exp(-digamma(1.0))] * 4)
+
+
+def test_two_runs_are_enough_for_a_side_to_measure_tau():
+    tau, df = compare.pooled_tau([pd.Series([0.1, -0.1]), pd.Series([0.3])])
+    assert (tau, df) == (pytest.approx(math.sqrt(0.02)), 1.0)
+    assert compare.pooled_tau([pd.Series([0.3]), pd.Series([np.nan, 0.2])])[1] == 0.0
+
+
+def test_a_machine_or_a_benchmark_with_no_usable_runs_on_one_side_is_missing():
+    a, b = synthetic("a", 2, 0, n=4), synthetic("b", 2, 1, n=4)
+    b = pd.concat([b.assign(status=np.where(b["short_name"] == "C.time_3", "failed", "ok")),
+                   b.assign(machine="n")])
+    table = compare.compare_frames(a, b)
+    verdicts = table.groupby("machine")["verdict"].agg(set).to_dict()
+    assert verdicts == {"m": {"missing", "unchanged"}, "n": {"missing"}}
+    assert verdict_of(table[table["machine"] == "m"], "C.time_3") == "missing"
+    assert table.loc[table["machine"] == "n", "k_base"].eq(0).all()
+
+
+def test_shrinkage_follows_limmas_moments_from_three_variances_and_one_df():
+    """Smyth's (2004) moment fit: e = log v - digamma(d/2) + log(d/2); the prior df d0
+    solves trigamma(d0/2) = var(e) (ddof 1) - mean trigamma(d/2). It needs three
+    variances; one df each is enough."""
+    from scipy.special import digamma, polygamma
+
+    # a wide scatter (prior df under 3) and a moderate one (prior df about 4.4)
+    for v, d in ((np.array([0.01, 0.2, 3.0]), np.array([1.0, 1.0, 2.0])),
+                 (np.array([0.5, 1.0, 2.0, 4.0]), np.full(4, 10.0))):
+        e = np.log(v) - digamma(d / 2) + np.log(d / 2)
+        evar = e.var(ddof=1) - polygamma(1, d / 2).mean()
+        d0 = 2 * compare._trigamma_inverse(evar)
+        s0 = math.exp(e.mean() + digamma(d0 / 2) - math.log(d0 / 2))
+        post, dfs, s0_fit, d0_fit = compare.shrink_variances(v, d)
+        assert math.isfinite(d0) and (s0_fit, d0_fit) == pytest.approx((s0, d0))
+        assert post == pytest.approx((d0 * s0 + d * v) / (d0 + d))
+        assert dfs == pytest.approx(d0 + d)
+    assert 3 < d0 < 6 and 0 < evar < 1  # about 4.4
+    post, dfs, s0, d0 = compare.shrink_variances(v[:2], d[:2])  # two: too few to fit
+    assert post.tolist() == v[:2].tolist() and math.isnan(s0) and d0 == 0.0
+
+
+def test_run_shifts_from_benchmarks_two_runs_share():
+    """Three runs; 'x' and 'y' measured by runs 1 and 2 only, 'z' by run 3 only: runs 1
+    and 2 are shifted by their residuals, run 3 has none."""
+    matrix = pd.DataFrame({"x": [1.0, 1.2, np.nan], "y": [2.0, 2.2, np.nan],
+                           "z": [np.nan, np.nan, 5.0]}, index=["r1", "r2", "r3"])
+    shifts = compare.run_shifts(matrix, {"x", "y", "z"})
+    assert shifts[["r1", "r2"]].tolist() == pytest.approx([-0.1, 0.1])
+    assert math.isnan(shifts["r3"])
+    matrix.loc["r3", "x"] = 1.4  # now x is measured three times: r3 has a shift
+    assert compare.run_shifts(matrix, {"x", "y", "z"}).tolist() == pytest.approx(
+        [-0.15, 0.05, 0.2])
+
+
+def test_exponent_of_a_log_change_beyond_the_float_range_is_inf():
+    assert compare._expm1(0.1) == math.expm1(0.1) and compare._expm1(-800) == -1.0
+    assert compare._expm1(709.7) == math.expm1(709.7) and compare._expm1(709.8) == math.inf
+    noise = compare.Noise(tau=0.5, df=1, runs=2, source="2 runs of torch a at c")
+    table = compare.compare_frames(synthetic("a", 1, 1, n=4), synthetic("b", 1, 2, n=4),
+                                   alpha=1e-6, reference={"m": noise})
+    assert compare.suites(table)[0].min_detectable == math.inf

@@ -3,6 +3,7 @@
 The `cebench check` command itself: tests/test_check_command.py.
 """
 
+import json
 import math
 import re
 import subprocess
@@ -17,6 +18,9 @@ from cebench.semantics import conformance
 from cebench.semantics import reference
 
 REPO = Path(__file__).resolve().parents[1]
+#: The torch version of the recorded `cebench check` run (tests/data/check).
+RECORDED_TORCH = json.loads((REPO / "tests" / "data" / "check" / "cpu-torch-2.13.0.json")
+                            .read_text())["torch_version"]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
@@ -85,9 +89,24 @@ def test_golden_case_with_a_wrong_expectation_breaks_a_rule():
     assert result.verdict == "differs" and result.rule_broken
 
 
+#: torch's verdict on each edge on the CPU, as the recorded `cebench check` run has them.
+EDGE_VERDICTS = {
+    "all targets ignored, 'mean'": "matches",
+    "all selected weights zero, 'mean'": "matches",
+    "1-D input, ignored target, 'none'": "matches",
+    "1-D input, ignored target, 'mean'": "matches",
+    "1-D input, ignored target, 'sum'": "matches",
+    "prob targets with weight, 'mean' denominator": "matches",
+    "label smoothing 0.1 with weight and ignored targets, 'mean'": "matches",
+    # float16 accumulation: torch's mean over >65504 targets comes out 0.0
+    "fp16 (1,2,300,300), unit weight, 'mean' (>65504 targets)": "differs",
+    "fp16 (1,2,300,300), no weight, 'mean' (>65504 targets)": "differs",
+}
+
+
 def test_edges_are_recorded_with_a_verdict_and_never_break_a_rule():
     results = [conformance.run_edge_case(c, "cpu") for c in conformance.EDGE_CASES]
-    assert all(r.verdict in ("matches", "differs", "raises") for r in results)
+    assert [r.name for r in results] == list(EDGE_VERDICTS)
     assert not any(r.rule_broken for r in results)
     by_name = {r.name: r for r in results}
     # the reference's own answers for the edges (torch's are recorded, not asserted)
@@ -96,6 +115,15 @@ def test_edges_are_recorded_with_a_verdict_and_never_break_a_rule():
     assert by_name["1-D input, ignored target, 'sum'"].reference_loss == 0.0
     fp16 = by_name["fp16 (1,2,300,300), unit weight, 'mean' (>65504 targets)"]
     assert 0.05 < fp16.reference_loss < 0.2
+
+
+@pytest.mark.skipif(torch.__version__ != RECORDED_TORCH,
+                    reason=f"edge verdicts recorded with torch {RECORDED_TORCH}")
+def test_torch_gives_the_recorded_verdict_on_every_edge():
+    results = [conformance.run_edge_case(c, "cpu") for c in conformance.EDGE_CASES]
+    assert {r.name: r.verdict for r in results} == EDGE_VERDICTS
+    fp16 = [r for r in results if r.name.startswith("fp16")]
+    assert [r.torch_loss for r in fp16] == [0.0, 0.0]
 
 
 def test_soft_target_edge_reference_uses_positions_not_weight_sum():

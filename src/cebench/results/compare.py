@@ -12,8 +12,9 @@ The rule, per machine. For benchmark b and run r, y = log(value), signed so that
 is worse (:data:`WORSE_WHEN`).
 
 * Within each side, residuals from the side's mean. The **run shift** of run r is the
-  median residual of its ``time_`` benchmarks (the whole machine running faster or slower
-  during that run); tau^2 pools the run shifts of both sides.
+  median residual of its ``time_`` benchmarks that the side ran more than once (the whole
+  machine running faster or slower during that run); tau^2 pools the run shifts of both
+  sides. A run that shares no benchmark with another run of its side has no shift.
 * Per-benchmark noise v_b pools the residuals left after removing the run shift (for
   units a slower machine shifts: :data:`SHIFTED_UNITS`), shrunk towards the other
   benchmarks of the same unit (empirical Bayes, as limma does for gene-wise variances).
@@ -180,9 +181,12 @@ def worse_when(unit) -> int:
 
 
 def _trigamma_inverse(y: float) -> float:
+    """x with trigamma(x) = y, for x up to 1e8; inf for a smaller y (a larger x)."""
     from scipy.optimize import brentq
     from scipy.special import polygamma
 
+    if y <= polygamma(1, 1e8):
+        return math.inf
     return float(brentq(lambda x: float(polygamma(1, x)) - y, 1e-8, 1e8))
 
 
@@ -204,11 +208,9 @@ def shrink_variances(variances, dfs) -> tuple[np.ndarray, np.ndarray, float, flo
     e = np.log(v[fit]) - digamma(d[fit] / 2) + np.log(d[fit] / 2)
     emean = float(e.mean())
     evar = float(e.var(ddof=1) - np.mean(polygamma(1, d[fit] / 2)))
-    if evar > 0:
-        d0 = 2 * _trigamma_inverse(evar)
-        s0 = math.exp(emean + digamma(d0 / 2) - math.log(d0 / 2))
-    else:
-        d0, s0 = math.inf, math.exp(emean)
+    d0 = 2 * _trigamma_inverse(evar) if evar > 0 else math.inf
+    s0 = math.exp(emean + digamma(d0 / 2) - math.log(d0 / 2)) if d0 < math.inf else \
+        math.exp(emean)
     if math.isinf(d0):
         return np.full_like(v, s0), np.full_like(d, math.inf), s0, d0
     return (d0 * s0 + d * np.nan_to_num(v)) / (d0 + d), d0 + d, s0, d0
@@ -266,18 +268,18 @@ def _matrix(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_shifts(matrix: pd.DataFrame, time_keys) -> pd.Series:
-    """The median residual (from the side mean) of each run's ``time_`` benchmarks."""
+    """The median residual (from the side mean) of each run's ``time_`` benchmarks that the
+    side measured more than once; NaN for a run without one (nothing to measure it by)."""
     cols = [k for k in matrix.columns if k in time_keys]
-    if not cols or len(matrix) < 1:
-        return pd.Series(0.0, index=matrix.index)
-    resid = matrix[cols] - matrix[cols].mean()
-    return resid.median(axis=1, skipna=True).fillna(0.0)
+    values = matrix[cols].loc[:, matrix[cols].notna().sum() >= 2]
+    return (values - values.mean()).median(axis=1, skipna=True)
 
 
 def pooled_tau(shift_sets: list[pd.Series]) -> tuple[float, float]:
-    """tau (sd of run shifts, centred per side) and its degrees of freedom."""
+    """tau (sd of run shifts, centred per side) and its degrees of freedom; runs without a
+    measured shift (NaN) are left out."""
     ss, df = 0.0, 0
-    for shifts in shift_sets:
+    for shifts in (s.dropna() for s in shift_sets):
         if len(shifts) >= 2:
             ss += float(((shifts - shifts.mean()) ** 2).sum())
             df += len(shifts) - 1
@@ -381,6 +383,14 @@ def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
     table = table.sort_values(["verdict", "worse_by"], key=lambda s: s.map(order)
                               if s.name == "verdict" else -s.fillna(-np.inf))
     return table.reset_index(drop=True)
+
+
+def _expm1(x: float) -> float:
+    """e^x - 1 of a log change; inf past the float range (the shift a tiny alpha needs)."""
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return math.inf
 
 
 def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference, relative):
@@ -536,10 +546,10 @@ def _compare_machine(base_rows, cand_rows, machine, threshold, alpha, reference,
     table = table.assign(
         tau=noise.tau if noise else math.nan, tau_df=noise.df if noise else 0.0,
         tau_source=noise.source if noise else "", tau_runs=noise.runs if noise else 0,
-        k_runs_base=k_runs_a, k_runs_cand=k_runs_b, shared_change=math.expm1(D),
-        shared_low=math.expm1(shared_low), shared_high=math.expm1(shared_high),
+        k_runs_base=k_runs_a, k_runs_cand=k_runs_b, shared_change=_expm1(D),
+        shared_low=_expm1(shared_low), shared_high=_expm1(shared_high),
         shared_p=shared_p, shared_verdict=shared_verdict,
-        min_detectable=math.expm1(max(mds, log_thr)) if np.isfinite(mds) else math.nan,
+        min_detectable=_expm1(max(mds, log_thr)) if np.isfinite(mds) else math.nan,
         shared_carriers=int((table["verdict"] == "shared").sum()))
     return table
 
