@@ -336,6 +336,10 @@ def test_largest_instruction_change_shows_the_stored_explanation(tmp_path):
         in text
     assert "| -100 | 400 | 300 | `at::native::nll_loss2d` |" in text
     assert "Not explained yet" not in text
+    # the other stored record follows, named
+    assert text.index("(`b.jsonl`)") < text.index(
+        "Also explained: `small-seg.contiguous.float32.mean.w-none`, forward, torch "
+        "2.9.1+cu128 → 2.11.0+cu130.") < text.index("(`a.jsonl`)")
 
 
 def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):

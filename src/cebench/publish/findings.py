@@ -221,20 +221,29 @@ def largest_instruction_change(changes: pd.DataFrame, machine: str,
     found = [e for e in explanations if e["case"] == case.name and e["pass"] == pass_
              and _release(e["baseline"].get("torch_version")) == base
              and _release(e["candidate"].get("torch_version")) == cand]
-    if not found:
-        return lines + [
+    if found:
+        lines += _explanation(found[0])
+    else:
+        lines += [
             "Not explained yet. In two environments holding these releases, run", "",
             f"    cebench instructions --explain {case.name} --pass {pass_} "
             f"--python PYTHON_WITH_TORCH_{cand} --baseline PYTHON_WITH_TORCH_{base} "
             f"--json results/{machine}/{EXPLANATIONS_DIR}/{base}-to-{cand}.{case.name}."
             f"{pass_}.jsonl", "", "then `cebench findings --write`.", ""]
-    record = found[0]
+    for record in (e for e in explanations if not found or e is not found[0]):
+        lines += [f"Also explained: `{record['case']}`, {record['pass']}, torch "
+                  f"{record['baseline'].get('torch_version')} → "
+                  f"{record['candidate'].get('torch_version')}.", ""] + _explanation(record)
+    return lines
+
+
+def _explanation(record: dict) -> list[str]:
     b, c = record["baseline"], record["candidate"]
-    lines += [f"Measured again with `cebench instructions --explain` (`{record['file']}`): "
-              f"{b['instructions_per_call']:,.0f} → {c['instructions_per_call']:,.0f} "
-              f"instructions per call (torch {b['torch_version']} → {c['torch_version']}). "
-              "The functions whose inclusive counts per call changed most (a function's "
-              "count includes its callees', so nested functions repeat a change):", ""]
+    lines = [f"Measured again with `cebench instructions --explain` (`{record['file']}`): "
+             f"{b['instructions_per_call']:,.0f} → {c['instructions_per_call']:,.0f} "
+             f"instructions per call (torch {b['torch_version']} → {c['torch_version']}). "
+             "The functions whose inclusive counts per call changed most (a function's "
+             "count includes its callees', so nested functions repeat a change):", ""]
     lines += _md_table(["change per call", "baseline per call", "candidate per call",
                         "function (inclusive)"],
                        [[f"{f['candidate_per_call'] - f['baseline_per_call']:+,.0f}",
