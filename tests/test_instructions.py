@@ -150,8 +150,11 @@ def test_explain_json_records_the_totals_and_the_functions(two_runs, tmp_path, c
     assert record["candidate"]["torch_version"] == torch.__version__
     base_total = instructions.total_instructions(base_dump) / instructions.dump_calls(base_dump)
     assert record["baseline"]["instructions_per_call"] == pytest.approx(base_total)
+    cand = record["candidate"]["instructions_per_call"]
+    assert f"{base_total:,.0f} -> {cand:,.0f} instructions per call" in printed
+    # a new process measuring this case alone: within 1 % of the two-case process's count
     weighted = two_runs[0][SEG_MEAN_WEIGHTED.name].instructions_per_call
-    assert record["candidate"]["instructions_per_call"] == pytest.approx(weighted, rel=1e-3)
+    assert cand == pytest.approx(weighted, rel=1e-2)
     assert len(record["functions"]) == 5
     for f in record["functions"]:
         assert f"{f['candidate_per_call'] - f['baseline_per_call']:>+14,.0f}" in printed
