@@ -552,13 +552,18 @@ def inject_link_bar(index_html: Path, verdicts: list[Verdict] = ()) -> None:
     """Adds a fixed "cebench analysis" link, with the compare verdicts, to the front page
     (outside the UI's #root, so the single-page app's rendering leaves it alone).
     Idempotent."""
+    _insert_once(index_html, LINK_BAR_MARKER, "</body>", link_bar(verdicts) + _HIDE_FACTOR_COUNTS)
+
+
+def _insert_once(index_html: Path, marker: str, before: str, snippet: str) -> None:
+    """Puts ``snippet`` (which starts with ``marker``) before the first ``before`` tag,
+    unless the page already holds ``marker``."""
     text = index_html.read_text()
-    if LINK_BAR_MARKER in text:
+    if marker in text:
         return
-    if "</body>" not in text:
-        raise ValueError(f"{index_html} has no </body>")
-    index_html.write_text(text.replace("</body>", link_bar(verdicts) + _HIDE_FACTOR_COUNTS
-                                       + "\n</body>", 1))
+    if before not in text:
+        raise ValueError(f"{index_html} has no {before}")
+    index_html.write_text(text.replace(before, snippet + "\n" + before, 1))
 
 
 CHIP_STYLE_MARKER = "<!-- cebench chip style -->"
@@ -571,12 +576,7 @@ def inject_chip_style(index_html: Path) -> None:
     itself: a benchmark with many parameter combinations (Core: 150) would otherwise list
     them all above its chart. Benchmark names, parameters and results are unchanged.
     Idempotent."""
-    text = index_html.read_text()
-    if CHIP_STYLE_MARKER in text:
-        return
-    if "</head>" not in text:
-        raise ValueError(f"{index_html} has no </head>")
-    index_html.write_text(text.replace("</head>", _CHIP_STYLE + "\n</head>", 1))
+    _insert_once(index_html, CHIP_STYLE_MARKER, "</head>", _CHIP_STYLE)
 
 
 def check_output_dir(html_dir: Path) -> None:

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cebench import asvconf  # noqa: E402
+from cebench.publish.conclusions import interval  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
 VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#8e44ad",
@@ -199,8 +200,6 @@ def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
 
 def _difference_bars(frame, x, hue, value, reference, title, ylabel):
     """Percent difference of each group's geometric mean from ``reference``, 95 % intervals."""
-    from cebench.publish.conclusions import interval
-
     xs = sorted(frame[x].unique(), key=str)
     hues = sorted(frame[hue].unique(), key=results.version_key if hue == "torch_version" else str)
     width = 0.8 / len(hues)
