@@ -5,6 +5,9 @@
 #   bash scripts/mutation.sh                  # every module below
 #   bash scripts/mutation.sh reference cases  # some of them
 #   bash scripts/mutation.sh --table          # only rebuild the table from the last runs
+#   bash scripts/mutation.sh compare:_compare_machine,Spec
+#                                             # only these functions' (or classes') mutants,
+#                                             # kept beside the module's earlier results
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (tens of
 # minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
@@ -35,23 +38,44 @@ deterministic|cebench/results/deterministic.py|tests/test_deterministic.py|
 root=$PWD
 work=$root/build/mutation
 mkdir -p "$work"
-wanted=" $* "
 table_only=false
 if [ "${1:-}" = "--table" ]; then table_only=true; fi
 jobs=${MUTATION_JOBS:-$(nproc)}
+known=$(awk -F'|' 'NF > 1 {print $1}' <<< "$MODULES")
+declare -A only=()   # module -> its functions to mutate (empty: all of it)
+if [ "$table_only" = false ]; then
+    for arg in "$@"; do
+        name=${arg%%:*}
+        if ! grep -qx -- "$name" <<< "$known"; then
+            echo "mutation: unknown module '$name' (known: $(echo $known))" >&2
+            exit 2
+        fi
+        only[$name]=$([[ "$arg" == *:* ]] && echo "${arg#*:}" || echo "")
+    done
+fi
 
 while IFS='|' read -r name source tests formatting; do
     [ -n "$name" ] && [ "$table_only" = false ] || continue
-    if [ $# -gt 0 ] && [[ "$wanted" != *" $name "* ]]; then continue; fi
+    if [ $# -gt 0 ] && [ -z "${only[$name]+set}" ]; then continue; fi
     if [ ! -f "src/$source" ] || [ ! -f "$tests" ]; then
         echo "mutation: $name: src/$source or $tests is missing; skipped" >&2
         continue
     fi
     dir=$work/$name
-    rm -rf "$dir"
+    functions=${only[$name]:-}
+    # mutmut's names for the mutants of function F, class F or method F of this module
+    module=$(sed 's|/|.|g; s|\.py$||' <<< "$source")
+    patterns=()
+    for f in ${functions//,/ }; do
+        patterns+=("$module.x_${f}__mutmut_*" "$module.xǁ${f}ǁ*" "$module.xǁ*ǁ${f}__mutmut_*")
+    done
+    # A whole module starts afresh; some functions' mutants are added to the module's
+    # earlier results (mutmut re-runs a function whose source changed since).
+    if [ -z "$functions" ]; then rm -rf "$dir"; fi
     mkdir -p "$dir"
     # A copy of the tree with its own mutmut configuration: one module, its own tests
     # (and the committed results, which some tests read).
+    rm -rf "$dir/src" "$dir/tests" "$dir/benchmarks" "$dir/results"
     cp -r src tests benchmarks results "$dir/"
     find "$dir" -name __pycache__ -prune -exec rm -rf {} +
     cp pyproject.toml "$dir/"
@@ -65,16 +89,22 @@ pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", 
 pytest_add_cli_args_test_selection = ["$tests"]
 use_git_change_detection = false
 EOF
-    echo "mutation: $name (src/$source against $tests) ..."
+    echo "mutation: $name (src/$source${functions:+, only $functions} against $tests) ..."
     start=$(date +%s)
     # One torch thread: mutmut forks a child per mutant, and a fork after torch has started
     # its OpenMP pool can hang the child (counted as a timeout).
-    (cd "$dir" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 mutmut run --max-children "$jobs" > run.log 2>&1) \
+    (cd "$dir" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+        mutmut run --max-children "$jobs" "${patterns[@]}" >> run.log 2>&1) \
         || { echo "mutation: $name: mutmut failed, see $dir/run.log" >&2; tail -20 "$dir/run.log" >&2; exit 1; }
     (cd "$dir" && mutmut results --all true > results.txt)
-    echo "$(( $(date +%s) - start ))" > "$dir/seconds"
+    # run time: this run's, added to the earlier ones' when only some functions ran
+    seconds=$(( $(date +%s) - start ))
+    if [ -n "$functions" ] && [ -f "$dir/seconds" ]; then
+        seconds=$(( seconds + $(cat "$dir/seconds") ))
+    fi
+    echo "$seconds" > "$dir/seconds"
     echo "$formatting" > "$dir/formatting"
-    echo "mutation: $name done in $(cat "$dir/seconds") s"
+    echo "mutation: $name done in $(( $(date +%s) - start )) s"
 done <<< "$MODULES"
 
 python - "$work" docs/testing.md <<'EOF'
@@ -115,14 +145,16 @@ for result in sorted(work.glob("*/results.txt")):
         judged = total - c["equivalent"]
         # caught: the tests failed (killed), hung (timeout) or crashed (segfault)
         caught = c["killed"] + c["timeout"] + c["segfault"]
+        # mutants not run yet (only some functions were asked for) are not in the score
+        judged -= c["not checked"]
         score = 100 * caught / judged if judged else float("nan")
         label = module if scope == "all" else f"{module} (decision code)"
-        rows.append(f"| {label} | {total} | {c['killed']} | {c['timeout'] + c['segfault']} | "
-                    f"{c['survived']} | {c['equivalent']} | {c['no tests']} | {score:.1f} % | "
-                    f"{seconds if scope == 'all' else ''} |")
+        rows.append(f"| {label} | {total} | {c['not checked']} | {c['killed']} | "
+                    f"{c['timeout'] + c['segfault']} | {c['survived']} | {c['equivalent']} | "
+                    f"{c['no tests']} | {score:.1f} % | {seconds if scope == 'all' else ''} |")
 
-table = ["| module | mutants | killed | timeout | survived | equivalent | no tests | "
-         "caught / non-equivalent | run time (s) |", "|---" * 9 + "|", *rows]
+table = ["| module | mutants | not run | killed | timeout | survived | equivalent | no tests | "
+         "caught / (run − equivalent) | run time (s) |", "|---" * 10 + "|", *rows]
 if unexplained:
     table += ["", "Survivors in decision code not listed as equivalent in docs/testing.md:", ""]
     table += [f"- `{m}`" for m in unexplained]

@@ -687,3 +687,26 @@ def test_exponent_of_a_log_change_beyond_the_float_range_is_inf():
     table = compare.compare_frames(synthetic("a", 1, 1, n=4), synthetic("b", 1, 2, n=4),
                                    alpha=1e-6, reference={"m": noise})
     assert compare.suites(table)[0].min_detectable == math.inf
+
+
+def test_replicate_noise_counts_only_runs_with_a_measured_shift():
+    """A run without a time benchmark measured twice (here: only a track row) has no
+    shift; it adds to neither tau's runs nor the label, and a group left with one
+    measured run is dropped."""
+    three = synthetic("2.11.0", 3, 3, n=8)
+    track = dict(three.iloc[0], benchmark="mod.C.track_x", short_name="C.track_x",
+                 kind="track", unit="bytes", value=1.0)
+    df = pd.concat([three,
+                    pd.DataFrame([dict(track, file="2.11.0-9.json")]),
+                    synthetic("2.12.0", 1, 4, n=8),
+                    pd.DataFrame([dict(track, torch_version="2.12.0", env_name="2.12.0",
+                                       file="2.12.0-9.json")])], ignore_index=True)
+    shifts = compare.replicate_shifts(df, "m")
+    assert shifts["shift"].isna().sum() == 3 and len(shifts) == 6
+    noise = compare.replicate_noise(df, "m")
+    assert (noise.runs, noise.df, noise.source) == (3, 2.0, "3 runs of torch 2.11.0 at c")
+    measured = shifts.loc[shifts["torch_version"] == "2.11.0", "shift"].dropna()
+    assert noise.tau == pytest.approx(float(measured.std(ddof=1)))
+    # no group with two measured runs: no noise
+    assert compare.replicate_noise(df[df["torch_version"] == "2.12.0"], "m") is None
+    assert compare.replicate_noise(df, "other") is None

@@ -323,13 +323,15 @@ def replicate_number(path) -> int:
 def replicate_noise(df: pd.DataFrame, machine: str) -> Noise | None:
     """tau measured from the replicate runs in ``df`` on ``machine`` (see
     :func:`replicate_shifts`). None when there are none."""
-    shifts = replicate_shifts(df, machine)
+    # only runs with a measured shift, in groups of two or more, measure tau
+    shifts = replicate_shifts(df, machine).dropna(subset=["shift"])
+    shifts = shifts.groupby(["torch_version", "commit", "env_name"], dropna=False).filter(
+        lambda g: len(g) >= 2)
     if shifts.empty:
         return None
-    groups = [g for _, g in shifts.groupby(["torch_version", "commit", "env_name"])]
+    groups = [g for _, g in shifts.groupby(["torch_version", "commit", "env_name"],
+                                           dropna=False)]
     tau, dof = pooled_tau([g["shift"] for g in groups])
-    if not dof:
-        return None
     per_version = shifts.groupby(["torch_version", "commit"], sort=False).size()
     labels = [f"{n} runs of torch {v} at {str(c)[:8]}" for (v, c), n in per_version.items()]
     return Noise(tau, dof, len(shifts), "; ".join(labels))
