@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -164,7 +166,7 @@ def test_profiler_events_balance_over_a_call():
 
 
 def test_allocator_peak_needs_cuda():
-    with pytest.raises(NotImplementedError, match="allocator peaks need CUDA"):
+    with pytest.raises(NotImplementedError, match="^allocator peaks need CUDA$"):
         memory.require_cuda("cpu")
 
 
@@ -222,6 +224,9 @@ def test_live_bytes_series_accumulates_the_deltas():
     assert memory.live_bytes_series([]) == []
 
 
+DeviceType = torch._C._autograd.DeviceType  # what a kineto event's device_type() returns
+
+
 class _KinetoEvent:
     """The part of a kineto event that profiler_memory_events reads (torch.autograd
     profiler's ``_KinetoEvent``: name(), device_type(), start_ns() or start_us(), nbytes())."""
@@ -250,11 +255,11 @@ def _fake_profile(events):
 
 
 def test_profiler_memory_events_keep_the_devices_memory_events_in_time_order():
-    events = [_KinetoEvent("[memory]", "DeviceType.CPU", 3000, -8),
-              _KinetoEvent("aten::mul", "DeviceType.CPU", 1000, 0),
-              _KinetoEvent("[memory]", "DeviceType.CUDA", 500, 512),
-              _KinetoEvent("[memory]", "DeviceType.CPU", 2000, 8),
-              _KinetoEvent("[memory]", "DeviceType.CPU", 4000, 16, with_ns=False)]
+    events = [_KinetoEvent("[memory]", DeviceType.CPU, 3000, -8),
+              _KinetoEvent("aten::mul", DeviceType.CPU, 1000, 0),
+              _KinetoEvent("[memory]", DeviceType.CUDA, 500, 512),
+              _KinetoEvent("[memory]", DeviceType.CPU, 2000, 8),
+              _KinetoEvent("[memory]", DeviceType.CPU, 4000, 16, with_ns=False)]
     cpu = memory.profiler_memory_events(_fake_profile(events), "cpu")
     assert cpu == [memory.MemoryEvent(2000, 8, "cpu"), memory.MemoryEvent(3000, -8, "cpu"),
                    memory.MemoryEvent(4000, 16, "cpu")]
@@ -428,6 +433,7 @@ def test_strided_inputs_peak_by_hand(case, forward_peak):
 
 def test_ledger_rounds_to_blocks_and_ignores_empty_allocations():
     ledger = memory._Ledger(512)
+    assert ledger.peak == 0 and ledger.steps == []
     ledger.alloc("a", 1)
     ledger.alloc("b", 513)
     ledger.alloc("c", 0)
@@ -471,3 +477,149 @@ def test_cuda_autocast_model_matches_the_replay_over_the_whole_small_sweep(cuda_
             expected = memory.expected_peak_bytes(case, pass_, "cpu", dispatch="cuda")
             worst = max(worst, abs(expected - measured) / measured)
     assert worst <= 0.01, worst
+
+
+# --- CUDA autocast's allocation sequence, written out from memory_model's documented rules --
+# (no AutocastCUDA kernel for cross_entropy_loss: a log-softmax in the storage dtype, an fp32
+# copy of it and of the weight for nll_loss, the nll gradient in fp32, cast back). Ledger on
+# the CPU (one-byte blocks), so every size shows.
+
+NC = 4096 * 128
+L2, L4, R, R2, R4, W4 = NC * 2, NC * 4, 4096, 4096 * 2, 4096 * 4, 128 * 4
+
+
+def test_steps_cuda_autocast_weighted_smoothing_per_row_losses():
+    case = Case("small", dtype="autocast_bfloat16", weighting="random", label_smoothing=0.1,
+                reduction="none")
+    head = [("+log_softmax out", L2), ("+weight fp32 copy", W4), ("+log_softmax fp32 copy", L4),
+            ("+nll out", R4), ("+total_weight", 4)]
+    smooth = [("+logp*weight", L2), ("+smooth row sum", R2), ("+smooth loss", R2),
+              ("-smooth row sum", -R2), ("-logp*weight", -L2), ("+ignore mask", R),
+              ("+scaled nll", R4), ("+scaled smooth", R2), ("+loss", R4),
+              ("-scaled smooth", -R2), ("-scaled nll", -R4), ("-ignore mask", -R),
+              ("-smooth loss", -R2), ("-nll out", -R4)]
+    backward = [("+smooth grad", L2), ("+nll grad_output", R4), ("+nll grad fp32", L4),
+                ("-log_softmax fp32 copy", -L4), ("-weight fp32 copy", -W4), ("+nll grad", L2),
+                ("-nll grad fp32", -L4), ("-nll grad", -L2), ("-nll grad_output", -R4),
+                ("+log_softmax grad", L2), ("-smooth grad", -L2), ("-log_softmax out", -L2),
+                ("-total_weight", -4)]
+    model = memory.memory_model(case, "forward_backward", "cpu", dispatch="cuda")
+    assert _steps(model) == head + smooth + backward
+    forward = memory.memory_model(case, "forward", "cpu", dispatch="cuda")
+    assert _steps(forward) == head + [("-total_weight", -4), ("-log_softmax fp32 copy", -L4),
+                                      ("-weight fp32 copy", -W4)] + smooth
+    # the peak, at the fp32 nll gradient: the saved log-softmax, its fp32 copy and the weight
+    # copy, total_weight, the loss, the smoothing gradient, nll's grad_output and gradient
+    assert model.peak_bytes == max(step.live_bytes for step in model.steps) == \
+        L2 + L4 + W4 + 4 + R4 + L2 + R4 + L4
+
+
+def test_steps_cuda_autocast_unweighted_smoothing_per_row_losses():
+    case = Case("small", dtype="autocast_float16", label_smoothing=0.1, reduction="none")
+    forward = [("+log_softmax out", L2), ("+log_softmax fp32 copy", L4), ("+nll out", R4),
+               ("+total_weight", 4), ("+smooth row sum", R2), ("+smooth loss", R2),
+               ("-smooth row sum", -R2), ("+ignore mask", R), ("+scaled nll", R4),
+               ("+scaled smooth", R2), ("+loss", R4), ("-scaled smooth", -R2),
+               ("-scaled nll", -R4), ("-ignore mask", -R), ("-smooth loss", -R2),
+               ("-nll out", -R4)]
+    backward = [("+smooth row grad", R2), ("+nll grad_output", R4), ("+nll grad fp32", L4),
+                ("-log_softmax fp32 copy", -L4), ("+nll grad", L2), ("-nll grad fp32", -L4),
+                ("-nll grad_output", -R4), ("+summed grad", L2), ("-smooth row grad", -R2),
+                ("-nll grad", -L2), ("+log_softmax grad", L2), ("-summed grad", -L2),
+                ("-log_softmax out", -L2), ("-total_weight", -4)]
+    model = memory.memory_model(case, "forward_backward", "cpu", dispatch="cuda")
+    assert _steps(model) == forward + backward
+
+
+def test_steps_cuda_autocast_weighted_mean():
+    """A scalar loss: the seed gradient is float32 like nll_loss's output."""
+    case = Case("small", dtype="autocast_bfloat16", weighting="random")
+    head = [("+log_softmax out", L2), ("+weight fp32 copy", W4), ("+log_softmax fp32 copy", L4),
+            ("+nll out", 4), ("+total_weight", 4)]
+    backward = [("+seed grad", 4), ("+nll grad fp32", L4), ("-log_softmax fp32 copy", -L4),
+                ("-weight fp32 copy", -W4), ("+nll grad", L2), ("-nll grad fp32", -L4),
+                ("-seed grad", -4), ("+log_softmax grad", L2), ("-nll grad", -L2),
+                ("-log_softmax out", -L2), ("-total_weight", -4)]
+    assert _steps(memory.memory_model(case, "forward_backward", "cpu", dispatch="cuda")) == \
+        head + backward
+    assert _steps(memory.memory_model(case, "forward", "cpu", dispatch="cuda")) == head + [
+        ("-total_weight", -4), ("-log_softmax fp32 copy", -L4), ("-weight fp32 copy", -W4)]
+    # the same case under CPU rules: no nll copies; the call in float32 (s = 4)
+    cpu = memory.memory_model(case, "forward", "cpu", dispatch="cpu")
+    assert _steps(cpu)[:4] == [("+weight fp32 copy", W4), ("+logits fp32 copy", L4),
+                               ("+log_softmax out", L4), ("+nll out", 4)]
+
+
+def test_steps_bfloat16_per_row_losses_stay_in_bfloat16():
+    """Without autocast nll_loss runs in the storage dtype: 2-byte row losses."""
+    case = Case("small", dtype="bfloat16", reduction="none")
+    assert _steps(memory.memory_model(case, "forward", "cpu")) == [
+        ("+log_softmax out", L2), ("+nll out", R2), ("+total_weight", 2),
+        ("-total_weight", -2)]
+
+
+def test_steps_of_odd_sizes_on_the_cpu_and_every_target_ignored(monkeypatch):
+    """One-byte blocks on the CPU (a 3-byte mask stays 3 bytes); with every target ignored
+    the 'mean' smoothing term gathers nothing (an empty index allocates nothing)."""
+    from cebench.grid import cases
+
+    monkeypatch.setitem(cases.FAMILIES, "odd", (3, 5))
+    case = Case("odd", label_smoothing=0.1, ignore_fraction=1.0)
+    assert _steps(memory.memory_model(case, "forward", "cpu")) == [
+        ("+log_softmax out", 60), ("+nll out", 4), ("+total_weight", 4), ("-total_weight", -4),
+        ("+smooth row sum", 12), ("+smooth loss", 12), ("-smooth row sum", -12),
+        ("+ignore mask", 3), ("+kept mask", 3), ("-kept mask", -3), ("+loss", 4),
+        ("-ignore mask", -3), ("-smooth loss", -12), ("-nll out", -4)]
+    # on CUDA each takes a 512-byte block; at most five are live at once (log-softmax, nll
+    # out, the smoothing loss, the ignore mask and the kept mask or the loss)
+    assert memory.memory_model(case, "forward").peak_bytes == 5 * 512
+    with pytest.raises(ValueError, match=r"^unknown pass 'backward'; expected one of "
+                                         r"forward, forward_backward$"):
+        memory.memory_model(case, "backward")
+
+
+@pytest.mark.parametrize("layout, shape_2d, autocast, dispatch, strided", [
+    ("contiguous", False, False, "cpu", False),
+    ("prob_targets", False, True, "cuda", False),
+    ("channels_last", False, True, "cpu", True),
+    ("noncontig", False, False, "cpu", True),      # the width-strided NCHW slice
+    ("noncontig", True, False, "cpu", True),       # the transposed (N, C) view
+    ("noncontig", True, True, "cpu", True),        # CPU autocast's copy of a 2-D view stays strided
+    ("noncontig", False, True, "cpu", False),      # ... of a 4-D slice comes out contiguous
+    ("noncontig", False, True, "cuda", True),      # CUDA autocast: log_softmax gets the slice
+])
+def test_which_logits_log_softmax_copies_first(layout, shape_2d, autocast, dispatch, strided):
+    case = Case("small" if shape_2d else "small-seg", layout=layout,
+                dtype="autocast_bfloat16" if autocast else "bfloat16")
+    assert memory._log_softmax_input_is_strided(case, dispatch) is strided
+    ops = [op for op, _ in _steps(memory.memory_model(case, "forward", dispatch=dispatch))]
+    assert ("+contiguous logits" in ops) is strided
+
+
+def test_profiler_peak_bytes_asks_for_the_devices_activities(monkeypatch):
+    """A fake of torch.profiler.profile's documented interface (``activities``,
+    ``profile_memory``; a context manager) and torch.cuda.synchronize: on CUDA the CUDA
+    activity is recorded too and the call is synchronized before and after; on the CPU
+    only the CPU activity, no synchronization."""
+    from torch.profiler import ProfilerActivity
+
+    calls = []
+    events = [_KinetoEvent("[memory]", DeviceType.CUDA, 10, 512),
+              _KinetoEvent("[memory]", DeviceType.CPU, 15, 4096),
+              _KinetoEvent("[memory]", DeviceType.CUDA, 20, 1024),
+              _KinetoEvent("[memory]", DeviceType.CUDA, 30, -1536)]
+
+    @contextlib.contextmanager
+    def profile(activities, profile_memory):
+        calls.append(("profile", list(activities), profile_memory))
+        yield _fake_profile(events)
+        calls.append("exit")
+
+    monkeypatch.setattr(torch.profiler, "profile", profile)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append("sync"))
+    assert memory.profiler_peak_bytes(lambda: calls.append("fn"), "cuda") == 1536
+    assert calls == ["sync", ("profile", [ProfilerActivity.CPU, ProfilerActivity.CUDA], True),
+                     "fn", "sync", "exit"]
+    calls.clear()
+    assert memory.profiler_peak_bytes(lambda: calls.append("fn"), "cpu") == 4096
+    assert calls == [("profile", [ProfilerActivity.CPU], True), "fn", "exit"]

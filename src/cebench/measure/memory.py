@@ -215,7 +215,7 @@ def memory_model(case: Case, pass_: str, device: str = "cuda", *,
                 led.alloc("nll grad", nc * s)
 
         if not none:
-            led.alloc("seed grad", s if soft else s_nll)
+            led.alloc("seed grad", s_nll)            # the loss's dtype (s_nll = s when soft)
         if smoothing and weighted:
             led.alloc("smooth grad", nc * s)         # d(logp*weight)
             if none:
@@ -349,7 +349,7 @@ def profiler_memory_events(prof, device: str) -> list[MemoryEvent]:
     for e in prof.profiler.kineto_results.events():
         if e.name() != "[memory]":
             continue
-        kind = str(e.device_type()).rsplit(".", 1)[-1].lower()
+        kind = e.device_type().name.lower()   # DeviceType.CPU -> 'cpu'
         if kind != device:
             continue
         t_ns = e.start_ns() if hasattr(e, "start_ns") else e.start_us() * 1000
