@@ -8,6 +8,7 @@
 #   bash scripts/mutation.sh compare:_compare_machine,Spec
 #                                             # only these functions' (or classes') mutants,
 #                                             # kept beside the module's earlier results
+#   bash scripts/mutation.sh compare:survived # the last run's survivors again (new tests)
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (tens of
 # minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
@@ -67,8 +68,17 @@ while IFS='|' read -r name source tests formatting; do
     module=$(sed 's|/|.|g; s|\.py$||' <<< "$source")
     patterns=()
     for f in ${functions//,/ }; do
-        patterns+=("$module.x_${f}__mutmut_*" "$module.xǁ${f}ǁ*" "$module.xǁ*ǁ${f}__mutmut_*")
+        if [ "$f" = survived ]; then   # by name: the survivors in the last results
+            [ -f "$dir/results.txt" ] || { echo "mutation: $name has no earlier run" >&2; exit 2; }
+            patterns+=($(awk '$2 == "survived" {sub(":$", "", $1); print $1}' "$dir/results.txt"))
+        else
+            patterns+=("$module.x_${f}__mutmut_*" "$module.xǁ${f}ǁ*" "$module.xǁ*ǁ${f}__mutmut_*")
+        fi
     done
+    if [ -n "$functions" ] && [ ${#patterns[@]} -eq 0 ]; then
+        echo "mutation: $name: no survivors to run again"
+        continue
+    fi
     # A whole module starts afresh; some functions' mutants are added to the module's
     # earlier results (mutmut re-runs a function whose source changed since).
     if [ -z "$functions" ]; then rm -rf "$dir"; fi

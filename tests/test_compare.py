@@ -710,3 +710,158 @@ def test_replicate_noise_counts_only_runs_with_a_measured_shift():
     # no group with two measured runs: no noise
     assert compare.replicate_noise(df[df["torch_version"] == "2.12.0"], "m") is None
     assert compare.replicate_noise(df, "other") is None
+
+
+# --- run selection: specs, commits, versions, settings -------------------------------------
+
+
+def test_spec_messages_and_values():
+    assert compare.Spec.parse("env=a=b").env == "a=b"  # the value is all after the first '='
+    with pytest.raises(InputError, match=r"^bad run spec 'python=3\.11': expected "
+                       r"KEY=VALUE\[,KEY=VALUE\] with KEY one of torch, commit, env "
+                       r"\(e\.g\. torch=2\.13\.0\)$"):
+        compare.Spec.parse("python=3.11")
+    with pytest.raises(InputError, match=r"^empty run spec ' , ': e\.g\. torch=2\.13\.0 or "
+                                         r"commit=abc123$"):
+        compare.Spec.parse(" , ")
+
+
+def _runs(version, commit, day, n=2, seed=None):
+    df = synthetic(version, 1, day if seed is None else seed, n=n)
+    return df.assign(commit=commit, date=pd.Timestamp("2026-01-01") + pd.Timedelta(days=day),
+                     file=f"{commit}-{version}.json")
+
+
+def test_choose_commits_notes_in_full():
+    a, b = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
+    old, new = "0000000000old", "1111111111new"   # 'new' is newer but sorts first
+    base = pd.concat([_runs("a", old, 1), _runs("a", new, 2)])
+    cand = pd.concat([_runs("b", old, 1), _runs("b", new, 2)])
+    base_c, cand_c, notes = compare.choose_commits(base, cand, a, b)
+    assert set(base_c["commit"]) == set(cand_c["commit"]) == {new}  # by date, not by name
+    assert notes == ["baseline torch=a: runs at 2 commits; taking per benchmark the newest "
+                     "commit both sides have (11111111; name another with commit=)",
+                     "candidate torch=b: runs at 2 commits; taking per benchmark the newest "
+                     "commit both sides have (11111111; name another with commit=)"]
+    # a benchmark the other side never ran: this side's newest run of it, and the note
+    # says so (the others still at the newest shared commit)
+    extra = _runs("a", old, 1, n=3)
+    extra = extra[extra["short_name"] == "C.time_2"]
+    base_e, _, notes = compare.choose_commits(pd.concat([base, extra]), cand, a, b)
+    assert set(base_e["commit"]) == {new, old}
+    assert notes[0] == ("baseline torch=a: runs at 2 commits; taking per benchmark the newest "
+                        "commit both sides have, else its newest (00000000, 11111111; name "
+                        "another with commit=)")
+    # one commit a side, or a commit named (here a prefix of two): nothing narrowed
+    one_base, one_cand, notes = compare.choose_commits(_runs("a", old, 1), cand, a, b)
+    assert len(one_base) == 2 and len(notes) == 1 and notes[0].startswith("candidate")
+    two = pd.concat([_runs("a", "abc1", 1), _runs("a", "abc2", 2)])
+    named = compare.Spec.parse("torch=a,commit=abc")
+    kept, _, notes = compare.choose_commits(two, _runs("b", "abc1", 1), named, b)
+    assert len(kept) == 4 and notes == []
+
+
+def test_select_messages_name_the_side():
+    df = synthetic("2.13.0", 1, 0, n=2)
+    for role, spec, message in (
+            ("baseline", "torch=9.9", "no results for torch 9.9; available: 2.13.0"),
+            ("candidate", "commit=zz", "no results for commit zz; available: c"),
+            ("baseline", "env=nope", "no environment matches 'nope'; available: 2.13.0")):
+        with pytest.raises(InputError, match=re.escape(f"{role} '{spec}': {message}")):
+            compare.compare_specs(df, *((compare.Spec.parse(spec), compare.Spec.parse(
+                "torch=2.13.0")) if role == "baseline" else (compare.Spec.parse(
+                    "torch=2.13.0"), compare.Spec.parse(spec))), threshold=0.05, alpha=0.01)
+
+
+def test_compare_specs_passes_threshold_alpha_and_the_noise_pool():
+    """``threshold`` and ``alpha`` reach the comparison; the replicate runs that measure
+    the noise are looked for in ``everything`` (all of the machine's results), not only in
+    the selected rows."""
+    base, cand = _runs("a", "c1", 1, n=8), _runs("b", "c1", 2, n=8)
+    cand.loc[cand["short_name"] == "C.time_3", "value"] *= 1.3
+    df = pd.concat([base, cand])
+    specs = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
+    pool = pd.concat([df, synthetic("z", 3, 9, n=8)])
+    table, _ = compare.compare_specs(df, *specs, threshold=0.05, alpha=0.01, everything=pool)
+    assert set(table["tau_source"]) == {"3 runs of torch z at c"}
+    strict = table["min_detectable"].iloc[0]
+    loose, _ = compare.compare_specs(df, *specs, threshold=0.05, alpha=0.2, everything=pool)
+    assert loose["min_detectable"].iloc[0] < strict
+    assert verdict_of(table, "C.time_3") != "unchanged"   # 30 % over a 5 % threshold
+    high, _ = compare.compare_specs(df, *specs, threshold=0.5, alpha=0.01, everything=pool)
+    assert verdict_of(high, "C.time_3") == "unchanged"    # within 50 %
+    # without everything: the selected rows hold no replicate runs, so no noise is known
+    alone, _ = compare.compare_specs(df, *specs, threshold=0.05, alpha=0.01)
+    assert set(alone["tau_source"]) != {"3 runs of torch z at c"}
+
+
+def test_compare_versions_takes_each_versions_own_runs():
+    df = pd.concat([synthetic("2.9.0", 1, 1, n=4), synthetic("2.10.0", 1, 2, n=4, factor=2.0,
+                                                              slowed=range(4)),
+                    synthetic("2.11.0", 1, 3, n=4)])
+    table = compare.compare_versions(df)
+    assert list(table.index) == list(range(8))
+    for version in ("2.10.0", "2.11.0"):
+        part = table[table["candidate_version"] == version]
+        for _, row in part.iterrows():
+            b = df[(df["torch_version"] == "2.9.0") & (df["short_name"] == row["short_name_base"])]
+            c = df[(df["torch_version"] == version) & (df["short_name"] == row["short_name_base"])]
+            assert row["value_base"] == pytest.approx(b["value"].item())
+            assert row["value_cand"] == pytest.approx(c["value"].item())
+
+
+def test_check_settings_bounds():
+    for threshold, alpha in ((0, 0.5), (9.999, 1e-9), (0.05, 0.999)):
+        compare.check_settings(threshold, alpha)
+    for threshold, alpha in ((-0.01, 0.5), (10, 0.5), (10.5, 0.5), (0.05, 0), (0.05, 1),
+                             (0.05, 1.5)):
+        with pytest.raises(InputError, match=r"^--threshold must be in \[0, 10\) and --alpha "
+                                             r"in \(0, 1\)$"):
+            compare.check_settings(threshold, alpha)
+
+
+def test_select_results_matches_name_and_params():
+    df = synthetic("a", 1, 0, n=3).assign(params="'x'")
+    assert list(compare.select_results(df, bench=r"time_1\('x'\)$")["short_name"]) == \
+        ["C.time_1"]
+    assert len(compare.select_results(df, machine="m")) == 3
+    with pytest.raises(InputError, match=r"^--bench 'nothing' matches no benchmark$"):
+        compare.select_results(df, bench="nothing")
+    with pytest.raises(InputError, match=r"^unknown machine 'x'; available: m$"):
+        compare.select_results(df, machine="x")
+
+
+def test_replicate_number():
+    assert compare.replicate_number("results/m/abc-env-r12.json") == 12
+    assert compare.replicate_number(Path("abc-env-r2.json")) == 2
+    assert compare.replicate_number("abc-env.json") == 1
+    assert compare.replicate_number("abc-env-r2.json.bak") == 1
+
+
+def test_replicate_shifts_order_index_and_missing_keys():
+    """Runs of one date in replicate order (r2 before r10, asv's own file first), a fresh
+    index, groups whose commit or environment is unknown (NaN) kept."""
+    files = ["x.json", "x-r10.json", "x-r2.json"]
+    df = pd.concat([synthetic("v", 3, 5, n=6).assign(file=lambda d, f=files: d["file"].map(
+        dict(zip(sorted(d["file"].unique()), f)))),
+        synthetic("w", 2, 6, n=6).assign(env_name=None, date=pd.Timestamp("2026-01-02"))],
+        ignore_index=True)
+    df = df.set_index(pd.Index(range(100, 100 + len(df))))
+    shifts = compare.replicate_shifts(df, "m")
+    assert list(shifts["file"]) == ["x.json", "x-r2.json", "x-r10.json", "w-0.json", "w-1.json"]
+    assert list(shifts.index) == list(range(len(shifts))) and len(shifts) == 5
+    assert list(shifts.columns) == ["torch_version", "commit", "env_name", "file", "date", "shift"]
+    assert list(compare.replicate_shifts(df, "other").columns) == list(shifts.columns)
+    assert list(compare.replicate_shifts(df.iloc[:3], "m").columns) == list(shifts.columns)
+    noise = compare.replicate_noise(df, "m")
+    assert noise.runs == 5 and noise.df == 3.0
+
+
+def test_replicate_noise_groups_in_date_order_with_two_runs_enough():
+    early = synthetic("2.9.0", 2, 1, n=6).assign(commit="0123456789ab",
+                                                 date=pd.Timestamp("2026-01-01"))
+    late = synthetic("2.10.0", 3, 2, n=6).assign(commit="ba9876543210",
+                                                 date=pd.Timestamp("2026-02-01"))
+    noise = compare.replicate_noise(pd.concat([late, early]), "m")
+    assert noise.source == "2 runs of torch 2.9.0 at 01234567; 3 runs of torch 2.10.0 at ba987654"
+    assert (noise.runs, noise.df) == (5, 3.0)

@@ -884,7 +884,7 @@ def compare_specs(df: pd.DataFrame, baseline: Spec, candidate: Spec, *, threshol
                  if (n := replicate_noise(pool, m)) is not None}
     table = compare_frames(base_df, cand_df, threshold=threshold, alpha=alpha,
                            reference=reference)
-    if not (table.get("verdict", pd.Series(dtype=str)) != "missing").any():
+    if not (table["verdict"] != "missing").any():
         raise InputError(f"no benchmark has results on both sides ({baseline.text} and "
                          f"{candidate.text}) on a common machine")
     return table, notes
