@@ -865,3 +865,165 @@ def test_replicate_noise_groups_in_date_order_with_two_runs_enough():
     noise = compare.replicate_noise(pd.concat([late, early]), "m")
     assert noise.source == "2 runs of torch 2.9.0 at 01234567; 3 runs of torch 2.10.0 at ba987654"
     assert (noise.runs, noise.df) == (5, 3.0)
+
+
+# --- compare_frames: the table's shape, order and one-sided machines -------------------------
+
+
+def test_compare_frames_of_nothing_has_the_documented_columns():
+    empty = synthetic("a", 1, 0, n=1).iloc[:0]
+    table = compare.compare_frames(empty, empty)
+    assert table.empty and list(table.columns) == ["machine", "benchmark", "params", "ratio",
+                                                   "worse_by", "verdict"]
+
+
+def test_the_table_is_worst_first_with_a_fresh_index():
+    """Verdicts in VERDICTS order, then the largest worse_by first, unknown (NaN) last;
+    one row per benchmark and machine, index 0..n-1 and no old index column."""
+    a = pd.concat([synthetic("a", 3, 1, n=6), synthetic("a", 3, 2, n=6).assign(machine="n")])
+    b = pd.concat([synthetic("b", 3, 3, n=6, factor=3.0, slowed=[1]),
+                   synthetic("b", 3, 4, n=6, factor=2.0, slowed=[2]).assign(machine="n")])
+    b = b[~((b["machine"] == "n") & (b["short_name"] == "C.time_5"))]  # missing on one side
+    table = compare.compare_frames(a, b)
+    assert list(table.index) == list(range(12)) and "index" not in table.columns
+    order = [compare.VERDICTS.index(v) for v in table["verdict"]]
+    assert order == sorted(order)
+    assert list(table["verdict"][:2]) == ["regression", "regression"]
+    assert list(table["machine"][:2]) == ["m", "n"]  # x3 before x2
+    assert table["verdict"].iloc[-1] == "missing" and math.isnan(table["worse_by"].iloc[-1])
+    for _, part in table.groupby("verdict"):
+        worse = part["worse_by"].dropna().to_list()
+        assert worse == sorted(worse, reverse=True)
+
+
+def test_a_machine_on_one_side_only_counts_that_sides_runs():
+    """The candidate side alone has machine 'n': its rows are 'missing', with the
+    candidate's run counts and geometric means, none for the baseline."""
+    a = synthetic("a", 2, 1, n=3)
+    b = pd.concat([synthetic("b", 2, 2, n=3), synthetic("b", 2, 3, n=3).assign(machine="n")])
+    for base, cand, side in ((a, b, "cand"), (b.assign(env_name="a"), a, "base")):
+        table = compare.compare_frames(base, cand)
+        only = table[table["machine"] == "n"]
+        assert len(only) == 3 and set(only["verdict"]) == {"missing"}
+        other = "base" if side == "cand" else "cand"
+        assert set(only[f"k_{side}"]) == {2} and set(only[f"k_{other}"]) == {0}
+        assert only[f"value_{other}"].isna().all()
+        runs = b[b["machine"] == "n"]
+        for _, row in only.iterrows():
+            values = runs.loc[runs["short_name"] == row["short_name_base"], "value"]
+            assert row[f"value_{side}"] == pytest.approx(math.exp(np.log(values).mean()))
+
+
+def test_runs_without_a_time_benchmark_still_measure_the_other_units_noise():
+    """Only 'bytes' values (not moved by the run shift): no run has a shift, and each
+    benchmark's noise is the pooled sd of its log values over both sides."""
+    def side(name, values):
+        return pd.DataFrame([dict(machine="m", env_name=name, torch_version=name, commit="c",
+                                  date=pd.Timestamp("2026-01-01"), benchmark="mod.C.track_b",
+                                  short_name="C.track_b", kind="track", unit="bytes",
+                                  params="", status="ok", value=v, file=f"{name}-{i}.json")
+                             for i, v in enumerate(values)])
+
+    table = compare.compare_frames(side("a", [100.0, 110.0]), side("b", [120.0, 130.0]))
+    da, db = math.log(110 / 100), math.log(130 / 120)
+    assert table["noise_sd"].item() == pytest.approx(math.sqrt((da ** 2 / 2 + db ** 2 / 2) / 2))
+    assert table["test"].item() == "welch-t" and math.isnan(table["tau"].item())
+
+
+def _row_identities(table, alpha):
+    """Check every row of a compare_frames table against the rule's formulas (the
+    compare_frames docstring), computed here with scipy."""
+    from scipy import stats
+
+    tested = table["test"] == "welch-t"
+    m = max(int(tested.sum()), 1)
+    for col in ("t", "df", "p_value", "se", "p_adjusted"):
+        assert table[col].dtype == np.float64, col
+    for _, r in table.iterrows():
+        sign = compare.worse_when(r["unit_base"])
+        assert r["worse_by"] == pytest.approx(math.expm1(r["delta"]), nan_ok=True)
+        assert r["ratio"] == pytest.approx(math.exp(r["delta"] * sign), nan_ok=True)
+        if r["test"] != "welch-t":
+            assert all(math.isnan(r[c]) for c in ("t", "df", "p_value", "se", "p_adjusted"))
+            assert not r["significant"]
+            continue
+        inv = 1 / r["k_base"] + 1 / r["k_cand"]
+        var = (r["noise_sd"] ** 2 * inv if np.isfinite(r["noise_sd"]) else 0.0)
+        if r["unit_base"] in compare.SHIFTED_UNITS and r["tau_df"] and r["tau_source"] == \
+                "these runs":
+            var += r["tau"] ** 2 * inv
+        assert r["se"] == pytest.approx(math.sqrt(var), rel=1e-9, abs=1e-15)
+        if var == 0:
+            assert r["t"] == (math.inf if r["delta"] else 0.0)
+        else:
+            assert r["t"] == pytest.approx(r["delta"] / r["se"], rel=1e-9)
+        p = 2 * stats.t.sf(abs(r["t"]), r["df"]) if np.isfinite(r["t"]) else 0.0
+        assert r["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-300)
+        assert r["p_adjusted"] == pytest.approx(min(1.0, r["p_value"] * m), rel=1e-9)
+        assert r["significant"] == (r["p_adjusted"] < alpha)
+        q = stats.t.ppf(1 - alpha / 2, r["df"])
+        ends = sorted(math.exp((r["delta"] + e * q * r["se"]) * sign) for e in (-1, 1))
+        assert (r["ratio_low"], r["ratio_high"]) == pytest.approx(tuple(ends), rel=1e-9)
+
+
+def _track_rows(side, name, unit, values, machine="m"):
+    return pd.DataFrame([dict(machine=machine, env_name=side, torch_version=side, commit="c",
+                              date=pd.Timestamp("2026-01-01"), benchmark=f"mod.C.{name}",
+                              short_name=f"C.{name}", kind="track", unit=unit, params="",
+                              status="ok", value=v, file=f"{side}-{i}.json")
+                         for i, v in enumerate(values)])
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.2])
+def test_every_row_follows_the_rules_formulas(alpha):
+    """Time benchmarks with a run shift (tau), a noisy 'bytes' one (no tau term), a
+    noiseless one (variance 0), one measured by a single run a side (no variance of its
+    own: tau alone), and one on the baseline only."""
+    base = pd.concat([synthetic("a", 3, 1, n=12, extra=[("track_zero", "bytes", 64.0)]),
+                      _track_rows("a", "track_b", "bytes", [100.0, 104.0, 97.0])])
+    cand = pd.concat([synthetic("b", 3, 2, n=12, factor=1.5, slowed=[3],
+                                extra=[("track_zero", "bytes", 64.0)]),
+                      _track_rows("b", "track_b", "bytes", [120.0, 111.0, 125.0])])
+    once = synthetic("a", 1, 5, n=1).assign(benchmark="mod.C.time_once",
+                                            short_name="C.time_once")
+    base = pd.concat([base, once, _track_rows("a", "track_base_only", "bytes", [5.0, 6.0])])
+    cand = pd.concat([cand, once.assign(env_name="b", torch_version="b", file="b-0.json",
+                                        value=once["value"] * 1.2)])
+    table = compare.compare_frames(base, cand, alpha=alpha)
+    _row_identities(table, alpha)
+    by = table.set_index("short_name_base")
+    assert by.at["C.track_zero", "se"] == 0 and by.at["C.track_zero", "t"] == 0.0
+    assert by.at["C.track_zero", "p_value"] == 1.0
+    assert by.at["C.track_b", "test"] == "welch-t"
+    assert by.at["C.time_once", "test"] == "welch-t" and by.at["C.time_once", "k_base"] == 1
+    only = by.loc["C.track_base_only"]
+    assert only["verdict"] == "missing" and only["noise_sd"] == pytest.approx(
+        abs(math.log(6 / 5)) / math.sqrt(2))
+    assert set(table.columns) >= {"machine", "key", "k_base", "k_cand", "delta", "noise_sd",
+                                  "t", "df", "p_value", "se", "test", "p_adjusted",
+                                  "significant", "worse_by", "p_relative",
+                                  "significant_relative", "verdict"}
+    assert not any(c.endswith("XX") or c.startswith("XX") for c in table.columns)
+
+
+def test_a_side_of_two_runs_without_a_run_shift_is_tested():
+    """No time benchmark, so no tau; two runs on either side make the comparison
+    conclusive (one run a side does not): hand-computed t, df and p."""
+    from scipy import stats
+
+    for base_values, cand_values in (([100.0, 121.0], [150.0]), ([150.0], [100.0, 121.0])):
+        table = compare.compare_frames(_track_rows("a", "track_b", "bytes", base_values),
+                                       _track_rows("b", "track_b", "bytes", cand_values))
+        r = table.iloc[0]
+        v = (math.log(121 / 100)) ** 2 / 2        # one df, from the side with two runs
+        delta = math.log(cand_values[0] / 110) if len(cand_values) == 1 else \
+            math.log(110 / base_values[0])
+        assert r["test"] == "welch-t" and r["df"] == 1.0
+        assert r["se"] == pytest.approx(math.sqrt(v * 1.5))
+        assert r["t"] == pytest.approx(delta / math.sqrt(v * 1.5))
+        assert r["p_value"] == pytest.approx(2 * stats.t.sf(abs(r["t"]), 1))
+        assert r["noise_sd"] == pytest.approx(math.sqrt(v))
+    single = compare.compare_frames(_track_rows("a", "track_b", "bytes", [100.0]),
+                                    _track_rows("b", "track_b", "bytes", [300.0]))
+    assert single["test"].item() == "none" and single["verdict"].item() == "inconclusive"
+    assert math.isnan(single["noise_sd"].item()) and single["t"].dtype == np.float64
