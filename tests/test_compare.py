@@ -966,6 +966,33 @@ def _row_identities(table, alpha):
         assert (r["ratio_low"], r["ratio_high"]) == pytest.approx(tuple(ends), rel=1e-9)
 
 
+def _suite_identities(table, alpha, threshold=0.05):
+    """The suite-wide shift of one machine's table against its formulas: D the median log
+    change of the time benchmarks, tested against tau with the benchmarks' own noise as
+    a spread term."""
+    from scipy import stats
+
+    r = table.iloc[0]
+    time = table[(table["kind"] == "time") & np.isfinite(table["delta"])]
+    D = float(time["delta"].median())
+    assert r["shared_change"] == pytest.approx(math.expm1(D))
+    inv = 1 / time["k_base"].clip(lower=1) + 1 / time["k_cand"].clip(lower=1)
+    v = time["noise_sd"] ** 2
+    spread = math.pi / 2 * np.nanmean(v * inv) / len(time) if v.notna().any() else 0.0
+    ka, kb, tau = r["k_runs_base"], r["k_runs_cand"], r["tau"]
+    assert r["tau_source"] == "these runs"
+    se_d = math.sqrt(tau * tau * (1 / ka + 1 / kb) + spread)
+    assert r["shared_p"] == pytest.approx(2 * stats.t.sf(abs(D / se_d), r["tau_df"]), rel=1e-9)
+    mds = stats.t.ppf(1 - alpha / 2, r["tau_df"]) * se_d
+    assert (r["shared_low"], r["shared_high"]) == pytest.approx(
+        (math.expm1(D - mds), math.expm1(D + mds)), rel=1e-9)
+    assert r["min_detectable"] == pytest.approx(math.expm1(max(mds, math.log1p(threshold))))
+    log_thr = math.log1p(threshold)
+    expected = ("regression" if r["shared_p"] < alpha and D > log_thr else
+                "improvement" if r["shared_p"] < alpha and D < -log_thr else "unchanged")
+    assert r["shared_verdict"] == expected
+
+
 def _track_rows(side, name, unit, values, machine="m"):
     return pd.DataFrame([dict(machine=machine, env_name=side, torch_version=side, commit="c",
                               date=pd.Timestamp("2026-01-01"), benchmark=f"mod.C.{name}",
@@ -991,6 +1018,17 @@ def test_every_row_follows_the_rules_formulas(alpha):
                                         value=once["value"] * 1.2)])
     table = compare.compare_frames(base, cand, alpha=alpha)
     _row_identities(table, alpha)
+    _suite_identities(table, alpha)
+    # the whole suite x1.3: a shared regression, the same formulas
+    slow = compare.compare_frames(base, cand.assign(value=cand["value"].where(
+        cand["kind"] != "time", cand["value"] * 1.3)), alpha=alpha)
+    _row_identities(slow, alpha)
+    _suite_identities(slow, alpha)
+    assert slow["shared_verdict"].iloc[0] == "regression"
+    # a p-value equal to alpha is not significant
+    p = float(table.loc[table["test"] == "welch-t", "p_adjusted"].min())
+    at = compare.compare_frames(base, cand, alpha=p)
+    assert at["significant"].sum() == 0 and (at["p_adjusted"] == p).any()
     by = table.set_index("short_name_base")
     assert by.at["C.track_zero", "se"] == 0 and by.at["C.track_zero", "t"] == 0.0
     assert by.at["C.track_zero", "p_value"] == 1.0
