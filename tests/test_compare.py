@@ -964,6 +964,26 @@ def _row_identities(table, alpha):
         q = stats.t.ppf(1 - alpha / 2, r["df"])
         ends = sorted(math.exp((r["delta"] + e * q * r["se"]) * sign) for e in (-1, 1))
         assert (r["ratio_low"], r["ratio_high"]) == pytest.approx(tuple(ends), rel=1e-9)
+    # each time benchmark's change beyond the suite's (delta - D) against its own noise
+    # alone, with its own df (recovered from the Welch-Satterthwaite df of the row)
+    time = (table["kind"] == "time") & np.isfinite(table["delta"])
+    D = float(table.loc[time, "delta"].median()) if time.any() else math.nan
+    for _, r in table.iterrows():
+        if not (r["test"] == "welch-t" and r["kind"] == "time" and np.isfinite(D)
+                and np.isfinite(r["noise_sd"])):
+            assert math.isnan(r["p_relative"]) and not r["significant_relative"]
+            continue
+        inv = 1 / r["k_base"] + 1 / r["k_cand"]
+        a = r["noise_sd"] ** 2 * inv
+        b = r["tau"] ** 2 * inv if r["tau_source"] == "these runs" and r["tau_df"] else 0.0
+        rest = (a + b) ** 2 / r["df"] - (b * b / r["tau_df"] if b else 0.0)
+        d1 = a * a / rest if rest > 1e-12 * (a + b) ** 2 else math.inf
+        diff = r["delta"] - D
+        z = (math.inf if diff else 0.0) if a == 0 else diff / math.sqrt(a)
+        p = 0.0 if math.isinf(z) else 2 * (stats.norm.sf(abs(z)) if math.isinf(d1)
+                                          else stats.t.sf(abs(z), d1))
+        assert r["p_relative"] == pytest.approx(min(1.0, p * m), rel=1e-6, abs=1e-12)
+        assert r["significant_relative"] == (r["p_relative"] < alpha)
 
 
 def _suite_identities(table, alpha, threshold=0.05):
@@ -1065,3 +1085,70 @@ def test_a_side_of_two_runs_without_a_run_shift_is_tested():
                                     _track_rows("b", "track_b", "bytes", [300.0]))
     assert single["test"].item() == "none" and single["verdict"].item() == "inconclusive"
     assert math.isnan(single["noise_sd"].item()) and single["t"].dtype == np.float64
+
+
+def test_noiseless_runs_test_by_infinite_t():
+    """Identical runs on each side: tau and every variance are 0, so a changed benchmark
+    has t = inf (p = 0) and an unchanged one t = 0 (p = 1), for its own test, its change
+    beyond the suite's and the suite-wide shift (0 here: the median of three)."""
+    def side(name, values):
+        return pd.DataFrame([dict(machine="m", env_name=name, torch_version=name, commit="c",
+                                  date=pd.Timestamp("2026-01-01"), benchmark=f"mod.C.time_{b}",
+                                  short_name=f"C.time_{b}", kind="time", unit="seconds",
+                                  params="", status="ok", value=v, file=f"{name}-{i}.json")
+                             for i in range(2) for b, v in zip("ABC", values)])
+
+    table = compare.compare_frames(side("a", [1.0, 1.0, 1.0]), side("b", [2.0, 1.0, 1.0]))
+    by = table.set_index("short_name_base")
+    assert (by["tau"] == 0).all() and (by["tau_df"] == 2).all()
+    assert by.at["C.time_A", "t"] == math.inf and by.at["C.time_A", "p_value"] == 0.0
+    assert by.at["C.time_A", "p_relative"] == 0.0 and by.at["C.time_A", "verdict"] == "regression"
+    for name in ("C.time_B", "C.time_C"):
+        assert by.at[name, "t"] == 0.0 and by.at[name, "p_value"] == 1.0
+        assert by.at[name, "p_relative"] == 1.0 and by.at[name, "verdict"] == "unchanged"
+    (suite,) = compare.suites(table)
+    assert suite.shared_change == 0.0 and suite.shared_p == 0.0
+    assert suite.shared_verdict == "unchanged" and suite.min_detectable == pytest.approx(0.05)
+    # every benchmark x1.5 (or /1.5) at a threshold of exactly 50 %: significant (p = 0),
+    # but not beyond the threshold (log(1.5) == log1p(0.5) in floating point)
+    for a, b in ((1.0, 1.5), (1.5, 1.0)):
+        (suite,) = compare.suites(compare.compare_frames(side("a", [a] * 3), side("b", [b] * 3),
+                                                         threshold=0.5))
+        assert suite.shared_p == 0.0 and suite.shared_verdict == "unchanged"
+        (suite,) = compare.suites(compare.compare_frames(side("a", [a] * 3), side("b", [b] * 3),
+                                                         threshold=0.49))
+        assert suite.shared_verdict == ("regression" if b > a else "improvement")
+
+
+def test_shared_verdicts_by_sign_size_and_significance():
+    base = synthetic("a", 3, 1, n=24, tau=0.005, sigma=0.005)
+    every = range(24)
+    cases = [(0.5, "improvement"), (1.03, "unchanged"), (2.0, "regression")]
+    for factor, expected in cases:
+        cand = synthetic("b", 3, 2, n=24, tau=0.005, sigma=0.005, factor=factor, slowed=every)
+        (suite,) = compare.suites(compare.compare_frames(base, cand))
+        assert suite.shared_p < 0.01 and suite.shared_verdict == expected, factor
+    # 10 % faster with a large run-to-run noise: not significant, so unchanged
+    noisy = synthetic("b", 3, 3, n=24, tau=0.3, factor=0.9, slowed=every)
+    (suite,) = compare.suites(compare.compare_frames(synthetic("a", 3, 4, n=24, tau=0.3), noisy))
+    assert suite.shared_p > 0.01 and suite.shared_verdict == "unchanged"
+    # no time benchmark: no suite-wide shift at all
+    none = compare.compare_frames(_track_rows("a", "track_b", "bytes", [1.0, 2.0]),
+                                  _track_rows("b", "track_b", "bytes", [1.0, 2.0]))
+    assert set(none["shared_verdict"]) == {"none"}
+    # a shared p equal to alpha is not significant
+    cand = synthetic("b", 3, 2, n=24, tau=0.005, sigma=0.005, factor=2.0, slowed=every)
+    p = compare.suites(compare.compare_frames(base, cand))[0].shared_p
+    assert compare.suites(compare.compare_frames(base, cand, alpha=p))[0].shared_verdict == \
+        "unchanged"
+
+
+def test_a_change_of_exactly_the_threshold_is_not_beyond_it():
+    """log(1.5) == log1p(0.5) in floating point, so the delta is exactly the threshold."""
+    assert math.log(1.5) == math.log1p(0.5)
+    table = compare.compare_frames(_track_rows("a", "track_b", "bytes", [1.0]),
+                                   _track_rows("b", "track_b", "bytes", [1.5]), threshold=0.5)
+    assert table["test"].item() == "none" and table["verdict"].item() == "unchanged"
+    over = compare.compare_frames(_track_rows("a", "track_b", "bytes", [1.0]),
+                                  _track_rows("b", "track_b", "bytes", [1.5]), threshold=0.49)
+    assert over["verdict"].item() == "inconclusive"
