@@ -10,7 +10,7 @@
 #                                             # kept beside the module's earlier results
 #   bash scripts/mutation.sh compare:survived # the last run's survivors again (new tests)
 #
-# MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (tens of
+# MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (hours
 # minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
 # that are equivalent to the original are listed, with the reason, in docs/testing.md; the
 # table counts them apart and names every other survivor.

@@ -734,19 +734,19 @@ def _runs(version, commit, day, n=2, seed=None):
 
 def test_choose_commits_notes_in_full():
     a, b = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
-    old, new = "0000000000old", "1111111111new"   # 'new' is newer but sorts first
+    old, new = "1111111111old", "0000000000new"   # 'new' is newer but sorts first
     base = pd.concat([_runs("a", old, 1), _runs("a", new, 2)])
     cand = pd.concat([_runs("b", old, 1), _runs("b", new, 2)])
     base_c, cand_c, notes = compare.choose_commits(base, cand, a, b)
     assert set(base_c["commit"]) == set(cand_c["commit"]) == {new}  # by date, not by name
     assert notes == ["baseline torch=a: runs at 2 commits; taking per benchmark the newest "
-                     "commit both sides have (11111111; name another with commit=)",
+                     "commit both sides have (00000000; name another with commit=)",
                      "candidate torch=b: runs at 2 commits; taking per benchmark the newest "
-                     "commit both sides have (11111111; name another with commit=)"]
+                     "commit both sides have (00000000; name another with commit=)"]
     # a benchmark the other side never ran: this side's newest run of it, and the note
     # says so (the others still at the newest shared commit)
-    extra = _runs("a", old, 1, n=3)
-    extra = extra[extra["short_name"] == "C.time_2"]
+    extra = _runs("a", old, 1, n=3)   # renamed to sort first: the note is not the last one's
+    extra = extra[extra["short_name"] == "C.time_2"].assign(benchmark="mod.A.time_2")
     base_e, _, notes = compare.choose_commits(pd.concat([base, extra]), cand, a, b)
     assert set(base_e["commit"]) == {new, old}
     assert notes[0] == ("baseline torch=a: runs at 2 commits; taking per benchmark the newest "
@@ -1045,10 +1045,13 @@ def test_every_row_follows_the_rules_formulas(alpha):
     _row_identities(slow, alpha)
     _suite_identities(slow, alpha)
     assert slow["shared_verdict"].iloc[0] == "regression"
-    # a p-value equal to alpha is not significant
+    # a p-value equal to alpha is not significant (its own and beyond the suite's)
     p = float(table.loc[table["test"] == "welch-t", "p_adjusted"].min())
     at = compare.compare_frames(base, cand, alpha=p)
     assert at["significant"].sum() == 0 and (at["p_adjusted"] == p).any()
+    rel = float(table["p_relative"].dropna().min())
+    at = compare.compare_frames(base, cand, alpha=rel)
+    assert at["significant_relative"].sum() == 0 and (at["p_relative"] == rel).any()
     by = table.set_index("short_name_base")
     assert by.at["C.track_zero", "se"] == 0 and by.at["C.track_zero", "t"] == 0.0
     assert by.at["C.track_zero", "p_value"] == 1.0
@@ -1118,6 +1121,12 @@ def test_noiseless_runs_test_by_infinite_t():
         (suite,) = compare.suites(compare.compare_frames(side("a", [a] * 3), side("b", [b] * 3),
                                                          threshold=0.49))
         assert suite.shared_verdict == ("regression" if b > a else "improvement")
+    # A x1.5 while B and C get faster (/1.5): A's change is exactly the 50 % threshold
+    # (not beyond it) though far beyond the suite's: unchanged
+    table = compare.compare_frames(side("a", [1.0, 1.5, 1.5]), side("b", [1.5, 1.0, 1.0]),
+                                   threshold=0.5)
+    a = table.set_index("short_name_base").loc["C.time_A"]
+    assert a["significant_relative"] and a["verdict"] == "unchanged"
 
 
 def test_shared_verdicts_by_sign_size_and_significance():
@@ -1137,10 +1146,11 @@ def test_shared_verdicts_by_sign_size_and_significance():
                                   _track_rows("b", "track_b", "bytes", [1.0, 2.0]))
     assert set(none["shared_verdict"]) == {"none"}
     # a shared p equal to alpha is not significant
-    cand = synthetic("b", 3, 2, n=24, tau=0.005, sigma=0.005, factor=2.0, slowed=every)
-    p = compare.suites(compare.compare_frames(base, cand))[0].shared_p
-    assert compare.suites(compare.compare_frames(base, cand, alpha=p))[0].shared_verdict == \
-        "unchanged"
+    for factor in (2.0, 0.5):
+        cand = synthetic("b", 3, 2, n=24, tau=0.005, sigma=0.005, factor=factor, slowed=every)
+        p = compare.suites(compare.compare_frames(base, cand))[0].shared_p
+        assert compare.suites(compare.compare_frames(base, cand, alpha=p))[0].shared_verdict \
+            == "unchanged"
 
 
 def test_a_change_of_exactly_the_threshold_is_not_beyond_it():
@@ -1152,3 +1162,97 @@ def test_a_change_of_exactly_the_threshold_is_not_beyond_it():
     over = compare.compare_frames(_track_rows("a", "track_b", "bytes", [1.0]),
                                   _track_rows("b", "track_b", "bytes", [1.5]), threshold=0.49)
     assert over["verdict"].item() == "inconclusive"
+
+
+def test_spec_select_combines_its_keys():
+    envs = ["py3.11-torch2.13.0+cpu", "py3.11-torch2.14.1+cpu", "a", "ab"]
+    df = pd.concat([synthetic(v, 1, i, n=1).assign(env_name=e, commit=f"c{i}")
+                    for i, (v, e) in enumerate(zip(["2.13.0", "2.14.1", "x", "x"], envs))],
+                   ignore_index=True)
+    pick = lambda text: list(compare.Spec.parse(text).select(df, "baseline")["env_name"])
+    assert pick("env=torch2.13.0+cpu") == [envs[0]]          # literal, not a regex
+    assert pick("torch=2.13.0,env=py3.11") == [envs[0]]      # both keys apply
+    assert pick("env=py3.11") == envs[:2]                    # a substring when no exact name
+    assert pick("env=a") == ["a"]                            # an exact name wins
+    # each key narrows what the keys before it kept
+    with pytest.raises(InputError, match=r"^candidate 'torch=2.13.0,commit=c1': no results "
+                                         r"for commit c1; available: c0, c1, c2, c3$"):
+        compare.Spec.parse("torch=2.13.0,commit=c1").select(df, "candidate")
+
+
+def test_compare_specs_finds_noise_for_a_machine_on_one_side():
+    """A machine only the candidate ran, once: its rows carry the noise its replicate runs
+    (elsewhere in the results) measure."""
+    base = _runs("a", "c1", 1, n=4)
+    cand = pd.concat([_runs("b", "c1", 2, n=4),
+                      _runs("b", "c1", 3, n=4).assign(machine="n", file="n-b.json")])
+    df = pd.concat([base, cand])
+    pool = pd.concat([df, synthetic("z", 3, 9, n=4).assign(machine="n")])
+    table, _ = compare.compare_specs(df, compare.Spec.parse("torch=a"),
+                                     compare.Spec.parse("torch=b"), threshold=0.05,
+                                     alpha=0.01, everything=pool)
+    assert set(table.loc[table["machine"] == "n", "tau_source"]) == {"3 runs of torch z at c"}
+
+
+def test_shared_regression_marks_the_benchmarks_that_carry_it():
+    """Every benchmark x3 with a large per-benchmark noise: no benchmark alone is
+    significant, the suite-wide shift is. A time benchmark is 'shared' when its change is
+    beyond the threshold and half the suite's; the suite counts them."""
+    base = synthetic("a", 3, 11, n=48, tau=0.01, sigma=1.0)
+    cand = synthetic("b", 3, 12, n=48, tau=0.01, sigma=1.0, factor=3.0, slowed=range(48))
+    table = compare.compare_frames(base, cand)
+    (suite,) = compare.suites(table)
+    assert suite.shared_verdict == "regression" and not table["significant"].any()
+    D = math.log1p(suite.shared_change)
+    half, log_thr = max(math.log1p(0.05), D / 2), math.log1p(0.05)
+    assert ((table["delta"] > D / 3) & (table["delta"] <= D / 2)).any()   # the rule's edges
+    assert ((table["delta"] > D / 2) & (table["delta"] <= 2 * D)).any()
+    for _, r in table.iterrows():
+        if r["verdict"] in ("shared", "unchanged"):
+            assert (r["verdict"] == "shared") == (r["delta"] > max(log_thr, half)), r["delta"]
+    carriers = int((table["verdict"] == "shared").sum())
+    assert carriers > 0 and suite.carriers == carriers
+    assert set(table["shared_carriers"]) == {carriers}
+
+
+def test_a_run_without_a_shift_is_not_moved():
+    """Runs 0 and 1 measure the time benchmarks (their shift is measured); run 2 measures
+    only a bytes/s value, which moves with the run shift: its run, shift unknown, is taken
+    as unshifted, so the nearly constant value keeps a small noise."""
+    base = synthetic("a", 2, 21, n=6)
+    extra = lambda side, i, v: _track_rows(side, "track_bw", "bytes/s", [v]).assign(
+        file=f"{side}-{i}.json")
+    base = pd.concat([base] + [extra("a", i, v) for i, v in enumerate([1e9, 1.01e9, 0.99e9])])
+    cand = synthetic("b", 2, 22, n=6)
+    cand = pd.concat([cand] + [extra("b", i, v) for i, v in enumerate([1e9, 1.01e9])])
+    table = compare.compare_frames(base, cand)
+    row = table.set_index("short_name_base").loc["C.track_bw"]
+    assert row["k_base"] == 3 and row["noise_sd"] < 0.2
+
+
+def test_one_tested_benchmark_and_no_noise():
+    """A single tested row: p values are not multiplied (m = 1); no noise known: empty
+    source, no runs; a time benchmark measured once a side (no variance) is tested by tau
+    alone when too few benchmarks fit a prior."""
+    one = compare.compare_frames(_track_rows("a", "track_b", "bytes", [100.0, 121.0]),
+                                 _track_rows("b", "track_b", "bytes", [150.0]))
+    assert one["p_adjusted"].item() == one["p_value"].item() < 1
+    single = compare.compare_frames(_track_rows("a", "track_b", "bytes", [100.0]),
+                                    _track_rows("b", "track_b", "bytes", [300.0]))
+    for col in ("t", "df", "p_value", "se"):
+        assert single[col].dtype == np.float64 and single[col].isna().all()
+    assert (single["tau_source"].item(), single["tau_runs"].item()) == ("", 0)
+    base = synthetic("a", 3, 31, n=2)
+    cand = synthetic("b", 3, 32, n=2)
+    once = synthetic("a", 1, 33, n=1).assign(benchmark="mod.C.time_once",
+                                             short_name="C.time_once")
+    table = compare.compare_frames(pd.concat([base, once]), pd.concat(
+        [cand, once.assign(env_name="b", torch_version="b", file="b-0.json")]))
+    row = table.set_index("short_name_base").loc["C.time_once"]
+    assert row["test"] == "welch-t" and math.isnan(row["noise_sd"])
+    assert row["se"] == pytest.approx(row["tau"] * math.sqrt(2))
+    # identical runs of one benchmark: no change beyond the suite's (p_relative 1)
+    def side(name):
+        return _track_rows(name, "time_x", "seconds", [1.0, 1.0]).assign(kind="time")
+    flat = compare.compare_frames(side("a"), side("b"))
+    assert flat["p_relative"].item() == 1.0 and flat["p_value"].item() == 1.0
