@@ -9,6 +9,7 @@
 #                                             # only these functions' (or classes') mutants,
 #                                             # kept beside the module's earlier results
 #   bash scripts/mutation.sh compare:survived # the last run's survivors again (new tests)
+#   bash scripts/mutation.sh compare:x__compare_machine__mutmut_647   # one mutant
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (hours
 # minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
@@ -71,6 +72,8 @@ while IFS='|' read -r name source tests formatting; do
         if [ "$f" = survived ]; then   # by name: the survivors in the last results
             [ -f "$dir/results.txt" ] || { echo "mutation: $name has no earlier run" >&2; exit 2; }
             patterns+=($(awk '$2 == "survived" {sub(":$", "", $1); print $1}' "$dir/results.txt"))
+        elif [[ "$f" == *__mutmut_* ]]; then   # one mutant, by mutmut's name
+            patterns+=("$module.$f")
         else
             patterns+=("$module.x_${f}__mutmut_*" "$module.xǁ${f}ǁ*" "$module.xǁ*ǁ${f}__mutmut_*")
         fi

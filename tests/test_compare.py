@@ -1213,6 +1213,14 @@ def test_shared_regression_marks_the_benchmarks_that_carry_it():
     carriers = int((table["verdict"] == "shared").sum())
     assert carriers > 0 and suite.carriers == carriers
     assert set(table["shared_carriers"]) == {carriers}
+    # a threshold of exactly a carrier's change (between D/2 and D): it no longer carries it
+    r = table[(table["delta"] > D / 2) & (table["delta"] < D)
+              & (table["verdict"] == "shared")].iloc[0]
+    threshold = math.expm1(r["delta"])
+    assert math.log1p(threshold) == r["delta"]   # the tie is exact in floating point
+    again = compare.compare_frames(base, cand, threshold=threshold)
+    assert compare.suites(again)[0].shared_verdict == "regression"
+    assert again.set_index("key").at[r["key"], "verdict"] == "unchanged"
 
 
 def test_a_run_without_a_shift_is_not_moved():
