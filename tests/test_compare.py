@@ -1264,3 +1264,21 @@ def test_one_tested_benchmark_and_no_noise():
         return _track_rows(name, "time_x", "seconds", [1.0, 1.0]).assign(kind="time")
     flat = compare.compare_frames(side("a"), side("b"))
     assert flat["p_relative"].item() == 1.0 and flat["p_value"].item() == 1.0
+
+
+def test_a_change_beyond_the_suites_by_exactly_the_threshold_is_not_a_regression():
+    """Large run shifts hide one benchmark x2 from its own test; the test of its change
+    beyond the suite's (without tau) finds it. At a threshold of exactly that change
+    beyond the suite's it is no regression; just under it, it is."""
+    base = synthetic("a", 3, 1, n=24, tau=0.3, sigma=0.02)
+    cand = synthetic("b", 3, 101, n=24, tau=0.3, sigma=0.02, factor=2.0, slowed=[5])
+    table = compare.compare_frames(base, cand)
+    D = math.log1p(compare.suites(table)[0].shared_change)
+    r = table.set_index("short_name_base").loc["C.time_5"]
+    assert not r["significant"] and r["significant_relative"] and r["verdict"] == "regression"
+    own = r["delta"] - D
+    assert D > 0 and math.log1p(math.expm1(own)) == own   # an exact tie
+    at = compare.compare_frames(base, cand, threshold=math.expm1(own))
+    assert at.set_index("short_name_base").at["C.time_5", "verdict"] == "unchanged"
+    under = compare.compare_frames(base, cand, threshold=math.expm1(own) * 0.99)
+    assert under.set_index("short_name_base").at["C.time_5", "verdict"] == "regression"
