@@ -12,7 +12,7 @@
 #   bash scripts/mutation.sh compare:x__compare_machine__mutmut_647   # one mutant
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (hours
-# minutes on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
+# on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
 # that are equivalent to the original are listed, with the reason, in docs/testing.md; the
 # table counts them apart and names every other survivor.
 set -euo pipefail

@@ -213,19 +213,14 @@ def test_one_side_only_is_missing():
 
 
 def test_commits_are_chosen_where_both_sides_have_runs():
-    def runs(version, commit, day):
-        df = synthetic(version, 1, day, n=2)
-        return df.assign(commit=commit, date=pd.Timestamp("2026-01-01") + pd.Timedelta(days=day),
-                         file=f"{commit}-{version}.json")
-
     a, b = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
     # both versions at commit X, then only 'a' again at a newer commit Y: take X
-    base = pd.concat([runs("a", "X", 1), runs("a", "Y", 2)])
-    cand = runs("b", "X", 1)
+    base = pd.concat([_runs("a", "X", 1), _runs("a", "Y", 2)])
+    cand = _runs("b", "X", 1)
     base_x, cand_x, notes = compare.choose_commits(base, cand, a, b)
     assert set(base_x["commit"]) == {"X"} and "newest commit both sides have" in notes[0]
     # both at Y too (the README's quick start after a second commit): take Y
-    cand = pd.concat([cand, runs("b", "Y", 2)])
+    cand = pd.concat([cand, _runs("b", "Y", 2)])
     base_y, cand_y, _ = compare.choose_commits(base, cand, a, b)
     assert set(base_y["commit"]) == set(cand_y["commit"]) == {"Y"}
     # a named commit is taken, and the other side follows it
@@ -917,14 +912,8 @@ def test_a_machine_on_one_side_only_counts_that_sides_runs():
 def test_runs_without_a_time_benchmark_still_measure_the_other_units_noise():
     """Only 'bytes' values (not moved by the run shift): no run has a shift, and each
     benchmark's noise is the pooled sd of its log values over both sides."""
-    def side(name, values):
-        return pd.DataFrame([dict(machine="m", env_name=name, torch_version=name, commit="c",
-                                  date=pd.Timestamp("2026-01-01"), benchmark="mod.C.track_b",
-                                  short_name="C.track_b", kind="track", unit="bytes",
-                                  params="", status="ok", value=v, file=f"{name}-{i}.json")
-                             for i, v in enumerate(values)])
-
-    table = compare.compare_frames(side("a", [100.0, 110.0]), side("b", [120.0, 130.0]))
+    table = compare.compare_frames(_track_rows("a", "track_b", "bytes", [100.0, 110.0]),
+                                   _track_rows("b", "track_b", "bytes", [120.0, 130.0]))
     da, db = math.log(110 / 100), math.log(130 / 120)
     assert table["noise_sd"].item() == pytest.approx(math.sqrt((da ** 2 / 2 + db ** 2 / 2) / 2))
     assert table["test"].item() == "welch-t" and math.isnan(table["tau"].item())
