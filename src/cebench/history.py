@@ -57,8 +57,9 @@ EVERY_RELEASE_BENCHMARKS = (
     r"^bench_loss\.WeightOverhead\.",
     r"^bench_accuracy\.",
 )
-#: What the replicated releases also get, in every replicate: wall times of the core grid.
-REPLICATE_BENCHMARKS = (r"^bench_environment\.", r"^bench_loss\.Core\.")
+#: What the replicated releases also get, in every replicate: wall times of the core grid
+#: and of the control workload (bench_control).
+REPLICATE_BENCHMARKS = (r"^bench_environment\.", r"^bench_control\.", r"^bench_loss\.Core\.")
 
 #: asv_runner 0.3.x times one call per sample when setup exists: pinned (asv.conf.json).
 ASV_RUNNER = "0.3.2"

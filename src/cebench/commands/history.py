@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bench", action="append", metavar="REGEX",
                         help="asv --bench pattern for every release, instead of the default "
                         "set (repeatable)")
+    parser.add_argument("--replicate-bench", action="append", metavar="REGEX",
+                        help="asv --bench pattern for the replicate runs of the newest "
+                        "releases, instead of the core wall-time grid (repeatable)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="asv rounds per benchmark (-a rounds=N; default 1: replicate "
                         "runs measure the run-to-run noise instead)")
@@ -75,8 +78,11 @@ def run(args) -> int:
     if args.rounds < 1:
         raise InputError("--rounds must be >= 1")
     benchmarks = tuple(args.bench) if args.bench else history.EVERY_RELEASE_BENCHMARKS
+    replicated = (tuple(args.replicate_bench) if args.replicate_bench
+                  else history.REPLICATE_BENCHMARKS)
     blocks = history.plan(versions, replicates=args.replicates,
-                          replicate_newest=args.replicate_newest, benchmarks=benchmarks)
+                          replicate_newest=args.replicate_newest, benchmarks=benchmarks,
+                          replicate_benchmarks=replicated)
     releases = [r for block in blocks for r in block.releases]
     history.check_installable(releases, history.pip_torch_caps(history.pip_constraint_files()))
     commit = _git(repo, "rev-parse", "--verify", f"{args.commit}^{{commit}}")
