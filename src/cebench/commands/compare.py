@@ -27,9 +27,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--machine", help="only this asv machine")
     parser.add_argument("--bench", metavar="REGEX",
                         help="only benchmarks whose 'name(params)' matches")
-    parser.add_argument("--threshold", type=float, default=0.05,
+    from cebench.results.rules import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="smallest relative change that counts (default 0.05 = 5%%)")
-    parser.add_argument("--alpha", type=float, default=0.01,
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="family-wise significance level (Bonferroni over the "
                         "benchmarks; default 0.01)")
     parser.add_argument("--markdown", metavar="FILE", help="write a Markdown summary here")

@@ -50,6 +50,7 @@ import pandas as pd
 from cebench.errors import InputError
 from cebench.results import deterministic
 from cebench.results import load as results_mod
+from cebench.results.rules import DEFAULT_ALPHA, DEFAULT_THRESHOLD, rule_lines  # noqa: F401
 
 #: unit -> +1 when a larger value is worse, -1 when a smaller one is; other units
 #: (versions, device counts, throttle flags) are not compared.
@@ -71,6 +72,7 @@ SHIFTED_UNITS = frozenset({"seconds", "bytes/s", "fraction"})
 #: relative change against a threshold alone: cebench.results.deterministic.
 DETERMINISTIC_UNITS = deterministic.DETERMINISTIC_UNITS
 DETERMINISTIC_THRESHOLD = deterministic.DEFAULT_THRESHOLD
+
 
 SPEC_KEYS = ("torch", "commit", "env")
 
@@ -347,7 +349,7 @@ def _prepare(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_frames(baseline: pd.DataFrame, candidate: pd.DataFrame, *,
-                   threshold: float = 0.05, alpha: float = 0.01,
+                   threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA,
                    reference: dict[str, Noise] | None = None,
                    relative: bool = True) -> pd.DataFrame:
     """One row per machine x benchmark x parameters present on either side.
