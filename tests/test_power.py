@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cebench.cli import main
-from cebench.publish import verdicts
+from cebench.publish import verdicts_doc as verdicts
 from cebench.results import load, power
 
 REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"

@@ -37,7 +37,7 @@ def run(args) -> int:
     import re
 
     from cebench.commands.compare import load_results
-    from cebench.publish import verdicts
+    from cebench.publish import verdicts_doc as verdicts
     from cebench.results import power
 
     if args.draws < 1:

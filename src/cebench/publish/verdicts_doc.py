@@ -1,4 +1,4 @@
-"""docs/verdicts.md: how far a verdict of ``cebench compare`` can be trusted, measured.
+"""docs/verdicts.md: how far a verdict of ``cebench compare`` can be trusted, as measured.
 
     cebench power --write        # run the harness, store its trials, regenerate the page
 
