@@ -119,12 +119,15 @@ def choose_commits(base: pd.DataFrame, cand: pd.DataFrame, baseline: Spec,
 
 
 def run_signature(rows: pd.DataFrame) -> pd.Series:
-    """Per run (file): its start time and every value, as one hashable tuple."""
-    def signature(g: pd.DataFrame):
-        values = g.sort_values(["benchmark", "params"])[["benchmark", "params", "value"]]
-        return (str(g["date"].max()), str(g["env_name"].iloc[0]), str(g["commit"].iloc[0]),
-                tuple(map(tuple, values.astype(str).to_numpy())))
-    return rows.groupby("file").apply(signature, include_groups=False)
+    """Per run (file): its environment, commit, date, row count and an order-free hash of
+    its (benchmark, parameters, value) rows, as one hashable tuple."""
+    hashed = pd.util.hash_pandas_object(rows[["benchmark", "params", "value"]], index=False)
+    per_file = pd.DataFrame({"file": rows["file"].to_numpy(), "hash": hashed.to_numpy()})
+    content = per_file.groupby("file")["hash"].agg(lambda h: (int(h.sum()), len(h)))
+    first = rows.groupby("file")[["env_name", "commit"]].first().astype(str)
+    dates = rows.groupby("file")["date"].max().astype(str)
+    return pd.Series({f: (dates[f], first.at[f, "env_name"], first.at[f, "commit"], content[f])
+                      for f in content.index})
 
 
 def drop_duplicate_runs(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
