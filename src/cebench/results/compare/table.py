@@ -3,6 +3,7 @@ change, test and verdict, and per machine the shared shift (``compare_frames``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -75,126 +76,170 @@ def _expm1(x: float) -> float:
         return math.inf
 
 
-def _side(rows: pd.DataFrame, keys) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """A side's log matrix (noisy keys), its arithmetic means (for the count rule) and
-    which keys failed there (asv recorded a failure and no value)."""
-    ok = rows[rows["status"] == "ok"]
-    means = ok.groupby("key")["value"].mean().reindex(keys)
-    failed = rows[rows["status"] == "failed"].groupby("key").size().reindex(keys).fillna(0) > 0
-    return noise.log_matrix(rows).reindex(columns=keys), means, failed & means.isna()
+@dataclasses.dataclass(frozen=True)
+class Sides:
+    """The two sides of one machine's comparison, as the tests read them: per benchmark
+    key its description (``info``), unit and kind; per side the log matrix (runs x keys),
+    the arithmetic means (for the count rule) and, for the candidate, the keys that
+    failed there (asv recorded a failure and no value)."""
+
+    info: pd.DataFrame
+    units: pd.Series
+    exact: pd.Series
+    time_keys: frozenset
+    mat_a: pd.DataFrame
+    mat_b: pd.DataFrame
+    mean_a: pd.Series
+    mean_b: pd.Series
+    failed_b: pd.Series
+    files: frozenset
+
+    @classmethod
+    def of(cls, base_rows: pd.DataFrame, cand_rows: pd.DataFrame) -> "Sides":
+        info_cols = ["benchmark", "short_name", "pass", "params", "unit", "kind"]
+        params = [c for c in results_mod.param_columns(base_rows)
+                  if c in base_rows.columns and c not in ("key", "direction")]
+        base, cand = noise.prepare(base_rows), noise.prepare(cand_rows)
+        every = pd.concat([base, cand])
+        info = every.drop_duplicates("key").set_index("key")[
+            [c for c in info_cols + params if c in every.columns]]
+        keys = list(info.index)
+        units = info["unit"].astype(str).str.strip().str.lower()
+
+        def side(rows):
+            means = rows[rows["status"] == "ok"].groupby("key")["value"].mean().reindex(keys)
+            failed = rows[rows["status"] == "failed"].groupby("key").size().reindex(keys)
+            return (noise.log_matrix(rows).reindex(columns=keys), means,
+                    (failed.fillna(0) > 0) & means.isna())
+
+        mat_a, mean_a, _ = side(base)
+        mat_b, mean_b, failed_b = side(cand)
+        return cls(info, units, units.isin(EXACT_UNITS),
+                   frozenset(every.loc[every["kind"] == "time", "key"]), mat_a, mat_b,
+                   mean_a, mean_b, failed_b, frozenset(base["file"]) | frozenset(cand["file"]))
+
+    @property
+    def noisy(self) -> list[str]:
+        return [k for k in self.info.index if not self.exact[k]]
+
+    def runs(self, key: str) -> tuple[int, int]:
+        """Runs with a value, per side."""
+        if self.exact[key]:
+            return int(pd.notna(self.mean_a[key])), int(pd.notna(self.mean_b[key]))
+        return int(self.mat_a[key].notna().sum()), int(self.mat_b[key].notna().sum())
+
+
+def _row(sides: Sides, model: noise.NoiseModel, key: str, machine: str,
+         count_threshold: float) -> dict:
+    """One benchmark's change, and what its test needs (se, df) or its count verdict."""
+    kb, kc = sides.runs(key)
+    row = dict(machine=machine, key=key, k_base=kb, k_cand=kc, delta=math.nan,
+               noise_sd=math.nan, se=math.nan, t=math.nan, df=math.nan, critical=math.nan,
+               p_value=math.nan, low=math.nan, high=math.nan, row_mdc=math.nan, test="none",
+               test_result=None, count_verdict=None, failed=bool(sides.failed_b[key] and kb))
+    if not (kb and kc):
+        return row
+    if sides.exact[key]:  # the count rule: the values' exact relative change
+        a, b = sides.mean_a[key], sides.mean_b[key]
+        direction = int(noise.worse_when(sides.units[key]))
+        change = float(exact_change(a, b)) * direction
+        row.update(test="count", count_verdict=count_verdict(a, b, count_threshold, direction),
+                   delta=math.log1p(change) if change > -1 else -math.inf)
+        return row
+    row["delta"] = float(sides.mat_b[key].mean() - sides.mat_a[key].mean())
+    v = model.variance.get(key, math.nan)
+    if np.isfinite(v):
+        row["noise_sd"] = math.sqrt(v * sum(model.side_levels(key)) / 2)
+    shifted = sides.units[key] in noise.SHIFTED_UNITS
+    if min(kb, kc) >= MIN_RUNS and np.isfinite(v) and (not shifted or model.tau_df > 0):
+        parts = [(model.noise_variance(key, kb, kc), float(model.variance_df[key]))]
+        if shifted:
+            parts.append((model.shift_variance(kb, kc), model.tau_df))
+        row.update(se=math.sqrt(sum(p for p, _ in parts)), df=stats.satterthwaite(parts),
+                   test="threshold-t")
+    return row
+
+
+def _test(row: dict, log_thr: float, level: float) -> None:
+    """Each tested row against the threshold at ``level`` (see stats.threshold_test)."""
+    test = stats.threshold_test(row["delta"], row["se"], row["df"], log_thr, level)
+    row.update(test_result=test, low=test.low, high=test.high, row_mdc=test.min_detectable,
+               critical=test.critical, t=test.t_worse if row["delta"] >= 0 else -test.t_better,
+               p_value=min(test.p_worse, test.p_better))
+
+
+def _shared(rows: list[dict], sides: Sides, model: noise.NoiseModel, log_thr: float,
+            level: float) -> stats.SharedShift:
+    """The suite-wide shift over the timings tested on both sides (else, in words only,
+    over every timing: inconclusive); per side the runs its least replicated one has."""
+    tested = [r for r in rows if r["test"] == "threshold-t" and r["key"] in sides.time_keys]
+    timed = tested or [r for r in rows if r["key"] in sides.time_keys
+                       and np.isfinite(r["delta"])]
+    runs_a = min((r["k_base"] for r in timed), default=0)
+    runs_b = min((r["k_cand"] for r in timed), default=0)
+    spread = [model.noise_variance(r["key"], max(r["k_base"], 1), max(r["k_cand"], 1))
+              for r in timed]
+    return stats.shared_shift([r["delta"] for r in timed], spread, model.tau, model.tau_df,
+                              runs_a, runs_b, log_thr, level)
+
+
+def _verdict(r, shared: stats.SharedShift, log_thr: float, time_keys) -> str:
+    if r.failed:
+        return "failed"
+    if not (r.k_base and r.k_cand):
+        return "missing"
+    if r.test == "count":
+        return r.count_verdict
+    if r.test == "none":
+        return "inconclusive"
+    return noisy_verdict(r.test_result, r.delta, log_thr, shared.verdict == "regression",
+                         r.key in time_keys)
 
 
 def compare_machine(base_rows: pd.DataFrame, cand_rows: pd.DataFrame, machine: str, *,
                     threshold: float, alpha: float, reference, count_threshold: float
                     ) -> pd.DataFrame:
-    """:func:`compare_frames` for one machine."""
-    info_cols = ["benchmark", "short_name", "pass", "params", "unit", "kind"]
-    params = [c for c in results_mod.param_columns(base_rows)
-              if c in base_rows.columns and c not in ("key", "direction")]
-    base, cand = noise.prepare(base_rows), noise.prepare(cand_rows)
-    every = pd.concat([base, cand])
-    info = every.drop_duplicates("key").set_index("key")[
-        [c for c in info_cols + params if c in every.columns]]
-    keys = list(info.index)
-    units = info["unit"].astype(str).str.strip().str.lower()
-    exact = units.isin(EXACT_UNITS)
-    time_keys = set(every.loc[every["kind"] == "time", "key"])
-    mat_a, mean_a, failed_a = _side(base, keys)
-    mat_b, mean_b, failed_b = _side(cand, keys)
-
-    noisy = [k for k in keys if not exact[k]]
-    groups = [noise.group_stats(side, mat[noisy], units, time_keys)
-              for side, mat in (("baseline", mat_a), ("candidate", mat_b))]
+    """:func:`compare_frames` for one machine: the noise model over the two sides and the
+    machine's replicate groups, each benchmark's row and test (Bonferroni over the tested
+    ones at alpha / 2), the shared shift (at alpha / 2), the verdicts."""
+    sides = Sides.of(base_rows, cand_rows)
     if isinstance(reference, pd.DataFrame):
-        reference = noise.reference_stats(reference, set(base["file"]) | set(cand["file"]))
-    reference = list(reference or [])
-    model = noise.fit(groups + reference, units[noisy])
-
-    k_a, k_b = mat_a.notna().sum(), mat_b.notna().sum()
-    for k, mean in ((k_a, mean_a), (k_b, mean_b)):
-        k[exact[exact].index] = mean[exact].notna().astype(int)
-    shifted = units.isin(noise.SHIFTED_UNITS)
+        reference = noise.reference_stats(reference, sides.files)
+    noisy = sides.noisy
+    groups = [noise.group_stats(side, mat[noisy], sides.units, sides.time_keys)
+              for side, mat in (("baseline", sides.mat_a), ("candidate", sides.mat_b))]
+    model = noise.fit(groups + list(reference or []), sides.units[noisy])
     log_thr = math.log1p(threshold)
-
-    rows = []
-    for key in keys:
-        kb, kc = int(k_a[key]), int(k_b[key])
-        row = dict(machine=machine, key=key, k_base=kb, k_cand=kc, delta=math.nan,
-                   noise_sd=math.nan, se=math.nan, t=math.nan, df=math.nan,
-                   critical=math.nan, p_value=math.nan, low=math.nan, high=math.nan,
-                   row_mdc=math.nan, test="none", failed=bool(failed_b[key] and kb))
-        if exact[key]:
-            if kb and kc:
-                direction = int(noise.worse_when(units[key]))
-                change = float(exact_change(mean_a[key], mean_b[key])) * direction
-                row.update(test="count", count_verdict=count_verdict(
-                    mean_a[key], mean_b[key], count_threshold, direction),
-                    delta=math.log1p(change) if change > -1 else -math.inf)
-            rows.append(row)
-            continue
-        if kb and kc:
-            row["delta"] = float(mat_b[key].mean() - mat_a[key].mean())
-        level_a, level_b = model.side_levels(key)
-        v = model.variance.get(key, math.nan)
-        if np.isfinite(v):
-            row["noise_sd"] = math.sqrt(v * (level_a + level_b) / 2)
-        testable = (min(kb, kc) >= MIN_RUNS and np.isfinite(row["delta"]) and np.isfinite(v)
-                    and (not shifted[key] or model.tau_df > 0))
-        if testable:
-            parts = [(model.noise_variance(key, kb, kc), float(model.variance_df[key]))]
-            if shifted[key]:
-                parts.append((model.shift_variance(kb, kc), model.tau_df))
-            row.update(se=math.sqrt(sum(p for p, _ in parts)), df=stats.satterthwaite(parts),
-                       test="threshold-t")
-        rows.append(row)
-    tested = [r for r in rows if r["test"] == "threshold-t"]
-    level = alpha / 2 / max(len(tested), 1)  # Bonferroni, at half the family-wise error
-    # the suite-wide shift: over the timings tested on both sides (else, in words only,
-    # over every timing: inconclusive); per side the runs its least replicated one has
-    timed = [r for r in tested if r["key"] in time_keys] or [
-        r for r in rows if r["key"] in time_keys and np.isfinite(r["delta"])]
-    runs_a = min((r["k_base"] for r in timed), default=0)
-    runs_b = min((r["k_cand"] for r in timed), default=0)
-    spread_vars = [model.noise_variance(r["key"], max(r["k_base"], 1), max(r["k_cand"], 1))
-                   for r in timed]
-    for row in tested:
-        test = stats.threshold_test(row["delta"], row["se"], row["df"], log_thr, level)
-        row.update(test_result=test, low=test.low, high=test.high,
-                   row_mdc=test.min_detectable, critical=test.critical,
-                   t=test.t_worse if row["delta"] >= 0 else -test.t_better,
-                   p_value=min(test.p_worse, test.p_better))
     # a benchmark measured on neither side (skipped on both, e.g. too big for the device)
     # compares nothing
-    rows = [r for r in rows if r["k_base"] or r["k_cand"]]
+    rows = [r for key in sides.info.index
+            if (r := _row(sides, model, key, machine, count_threshold))["k_base"]
+            or r["k_cand"]]
+    tested = [r for r in rows if r["test"] == "threshold-t"]
+    level = alpha / 2 / max(len(tested), 1)
+    for row in tested:
+        _test(row, log_thr, level)
+    shared = _shared(rows, sides, model, log_thr, alpha / 2)
     table = pd.DataFrame(rows)
-    shared = stats.shared_shift([r["delta"] for r in timed], spread_vars, model.tau,
-                                model.tau_df, runs_a, runs_b, log_thr, alpha / 2)
-
-    def verdict(r) -> str:
-        if r.failed:
-            return "failed"
-        if not (r.k_base and r.k_cand):
-            return "missing"
-        if r.test == "count":
-            return r.count_verdict
-        if r.test == "none":
-            return "inconclusive"
-        return noisy_verdict(r.test_result, r.delta, log_thr,
-                             shared.verdict == "regression", r.key in time_keys)
-
-    for column in ("count_verdict", "test_result"):
-        if column not in table:
-            table[column] = None
-    table["verdict"] = [verdict(r) for r in table.itertuples(index=False)]
+    table["verdict"] = [_verdict(r, shared, log_thr, sides.time_keys)
+                        for r in table.itertuples(index=False)]
     table["p_adjusted"] = (table["p_value"] * 2 * max(len(tested), 1)).clip(upper=1.0)
-    info = info.rename(columns={"short_name": "short_name_base", "unit": "unit_base"})
+    return _assemble(table, sides, model, shared)
+
+
+def _assemble(table: pd.DataFrame, sides: Sides, model: noise.NoiseModel,
+              shared: stats.SharedShift) -> pd.DataFrame:
+    """The rows in the units of each benchmark (values, ratio and interval, worse_by,
+    minimum detectable) and the machine's suite-wide columns."""
+    info = sides.info.rename(columns={"short_name": "short_name_base", "unit": "unit_base"})
     table = table.join(info, on="key")
+    keys = table["key"]
     sign = table["unit_base"].map(noise.worse_when).astype(float)
-    geo_a = np.exp(mat_a.mean().reindex(table["key"]).to_numpy() * sign)
-    geo_b = np.exp(mat_b.mean().reindex(table["key"]).to_numpy() * sign)
     is_exact = (table["test"] == "count").to_numpy()
-    table["value_base"] = np.where(is_exact, mean_a.reindex(table["key"]).to_numpy(), geo_a)
-    table["value_cand"] = np.where(is_exact, mean_b.reindex(table["key"]).to_numpy(), geo_b)
+    geo_a = np.exp(sides.mat_a.mean().reindex(keys).to_numpy() * sign)
+    geo_b = np.exp(sides.mat_b.mean().reindex(keys).to_numpy() * sign)
+    table["value_base"] = np.where(is_exact, sides.mean_a.reindex(keys).to_numpy(), geo_a)
+    table["value_cand"] = np.where(is_exact, sides.mean_b.reindex(keys).to_numpy(), geo_b)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         table["ratio"] = np.where(is_exact, table["value_cand"] / table["value_base"],
                                   np.exp(table["delta"] * sign))
@@ -202,12 +247,12 @@ def compare_machine(base_rows: pd.DataFrame, cand_rows: pd.DataFrame, machine: s
     table["ratio_low"], table["ratio_high"] = np.fmin(low, high), np.fmax(low, high)
     table["worse_by"] = [_expm1(d) for d in table["delta"]]
     table["row_min_detectable"] = [_expm1(d) for d in table["row_mdc"]]
-    test = shared.test
     table = table.drop(columns=["count_verdict", "test_result", "failed", "low", "high",
                                 "row_mdc"])
+    test = shared.test
     return table.assign(
         tau=model.tau, tau_df=model.tau_df, tau_runs=model.tau_runs,
-        tau_source=_source(model), k_runs_base=runs_a, k_runs_cand=runs_b,
+        tau_source=_source(model), k_runs_base=shared.runs_base, k_runs_cand=shared.runs_cand,
         shared_change=_expm1(shared.change),
         shared_low=_expm1(test.low) if test else math.nan,
         shared_high=_expm1(test.high) if test else math.nan,
