@@ -102,7 +102,7 @@ while IFS='|' read -r name source tests formatting; do
 source_paths = ["src"]
 only_mutate = ["src/$source"]
 also_copy = ["benchmarks", "results"]
-pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", "-q"]
+pytest_add_cli_args = ["-m", "not slow and not cuda and not committed", "-p", "no:cacheprovider", "-q"]
 pytest_add_cli_args_test_selection = ["$tests"]
 use_git_change_detection = false
 EOF

@@ -455,6 +455,7 @@ def _slow(rows: pd.DataFrame, factor: float) -> pd.DataFrame:
     return rows.assign(value=np.where(hit, rows["value"] * factor, rows["value"]))
 
 
+@pytest.mark.committed
 def test_real_aa_halves_raise_no_alarm_and_a_real_x3_is_caught(series, committed):
     rows, files = series
     rest = committed[~committed["file"].isin(files)]
@@ -490,6 +491,7 @@ def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]]
     return dest
 
 
+@pytest.mark.committed
 def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
     rows, files = series
     dest = _relabelled(rows, files, tmp_path, {"a": (files[0::3], 1.0), "b": (files[1::3], 1.0),
@@ -515,6 +517,7 @@ def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("INCONCLUSIVE")
 
 
+@pytest.mark.committed
 def test_committed_torch_versions_regress_by_the_count_rule(capsys):
     """torch 2.14.1 against 2.15.0 as committed: four instruction counts +1.3 % (count
     rule, exit 1); the paired ratios, twelve interleaved runs a side, tested by the time

@@ -18,6 +18,7 @@ from cebench.publish import verdicts_doc as verdicts
 from cebench.results import load, power
 
 REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
+pytestmark = pytest.mark.committed
 
 
 @pytest.fixture(scope="module")
