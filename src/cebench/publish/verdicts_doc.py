@@ -59,6 +59,25 @@ def stored(results_dir: Path = RESULTS_DIR) -> list[tuple[str, dict, pd.DataFram
     return out
 
 
+def load_notes(machine_dir: Path) -> list[str]:
+    """One line per replicate series whose recording is logged in
+    ``<machine>/load/<commit>-series.csv`` (start and end, and the 1-minute load average
+    during its runs, from the columns whose names start with ``load1``)."""
+    notes = []
+    for path in sorted((machine_dir / "load").glob("*-series.csv")):
+        rows = pd.read_csv(path)
+        if "kind" in rows:  # a series recorded beside runs with an injected slowdown
+            rows = rows[rows["kind"] == "aa"]
+        loads = rows[[c for c in rows.columns if c.startswith("load1")]].stack()
+        times = pd.concat([pd.to_datetime(rows[c], utc=True) for c in rows.columns
+                           if c.startswith(("start", "end"))])
+        notes.append(f"runs at {path.name.split('-')[0]}: {len(rows)} runs recorded "
+                     f"{times.min():%Y-%m-%d %H:%M}–{times.max():%H:%M} UTC, 1-minute load "
+                     f"average {loads.min():.1f}–{loads.max():.1f} on the 2 cores "
+                     f"([{path.name}](../results/{machine_dir.name}/load/{path.name}))")
+    return notes
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     """The page, from the stored trials."""
     rules = rule_lines()
@@ -94,7 +113,8 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         series = sorted(set(trials["series"]))
         parts += [f"### {machine}", "",
                   f"{len(trials)} comparisons ({settings.get('draws')} draws per split and "
-                  f"scenario, seed {settings.get('seed')}), from "
-                  + "; ".join(series) + ".", ""]
+                  f"slowdown, 2.5 times as many A/A; seed {settings.get('seed')}), from "
+                  + "; ".join(series) + ". The machine was shared while they ran:", ""]
+        parts += [f"- {note}" for note in load_notes(Path(results_dir) / machine)] + [""]
         parts.append(power.markdown(power.summarise(trials)))
     return "\n".join(parts).rstrip() + "\n"
