@@ -95,3 +95,15 @@ def test_power_command_bad_input(tmp_path, capsys):
     assert "bad regular expression" in capsys.readouterr().err
     assert main(["power", str(REPO_RESULTS), "--series", "no such series"]) == 2
     assert "no replicate series" in capsys.readouterr().err
+
+
+def test_load_notes_say_when_and_under_what_load_a_series_ran(tmp_path):
+    (tmp_path / "m" / "load").mkdir(parents=True)
+    (tmp_path / "m" / "load" / "abc12345-series.csv").write_text(
+        "kind,start_utc,end_utc,load1_before,load1_after\n"
+        "aa,2026-01-01T10:00:00+00:00,2026-01-01T10:02:00+00:00,1.5,2.0\n"
+        "x3,2026-01-01T10:02:00+00:00,2026-01-01T10:04:00+00:00,9.0,9.0\n"
+        "aa,2026-01-01T10:04:00+00:00,2026-01-01T10:06:00+00:00,2.5,3.25\n")
+    (note,) = verdicts.load_notes(tmp_path / "m")
+    assert note.startswith("runs at abc12345: 2 runs recorded 2026-01-01 10:00–10:06 UTC, "
+                           "1-minute load average 1.5–3.2 (")

@@ -73,7 +73,7 @@ def load_notes(machine_dir: Path) -> list[str]:
                            if c.startswith(("start", "end"))])
         notes.append(f"runs at {path.name.split('-')[0]}: {len(rows)} runs recorded "
                      f"{times.min():%Y-%m-%d %H:%M}–{times.max():%H:%M} UTC, 1-minute load "
-                     f"average {loads.min():.1f}–{loads.max():.1f} on the 2 cores "
+                     f"average {loads.min():.1f}–{loads.max():.1f} "
                      f"([{path.name}](../results/{machine_dir.name}/load/{path.name}))")
     return notes
 
