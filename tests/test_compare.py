@@ -334,11 +334,12 @@ def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
     assert re.search(r"a shared change under (\d+ %|x\d+) cannot be told", out)
 
 
-def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
+def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys,
+                                                                       committed_results):
     """torch 2.14.1 against 2.15.0, three committed runs each at one commit: exit 0, and
     the counts, the suite-wide shift and the noise these runs measure."""
     specs = ("torch=2.14.1,commit=5de27586", "torch=2.15.0,commit=5de27586")
-    code = cli(REPO_RESULTS, "--baseline", specs[0], "--candidate", specs[1], "--machine",
+    code = cli(committed_results, "--baseline", specs[0], "--candidate", specs[1], "--machine",
                MACHINE)
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out[:3]
@@ -349,7 +350,7 @@ def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
     assert out[2].startswith("216 compared: 0 worse, 0 part of a shared slowdown, 0 better, "
                              "203 unchanged (within 5% or within noise), 13 changed by more "
                              "than 5% but untestable, 0 measured on one side only")
-    df = results.load(REPO_RESULTS, machine=MACHINE)
+    df = results.load(committed_results, machine=MACHINE)
     table, notes = compare.compare_specs(df, *map(compare.Spec.parse, specs), threshold=0.05,
                                          alpha=0.01)
     assert notes == [] and compare.outcome(table) == "ok"
@@ -365,7 +366,7 @@ def test_committed_replicates_of_two_torch_versions_show_no_regression(capsys):
                        ("relative error", "unchanged"): 48, ("seconds", "unchanged"): 120}
     # every run of the two versions: most benchmarks were last run once per side, at
     # newer commits, so the comparison cannot test them: inconclusive, exit 3
-    assert cli(REPO_RESULTS, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
+    assert cli(committed_results, "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
                "--machine", MACHINE) == 3
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("INCONCLUSIVE: one run per side")

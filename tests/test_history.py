@@ -226,9 +226,9 @@ def test_outcome_names_the_error_type_or_the_loss():
 # --- the findings page --------------------------------------------------------------------
 
 
-def test_findings_doc_is_generated_from_the_committed_results():
+def test_findings_doc_is_generated_from_the_committed_results(committed_results):
     committed = (REPO / "docs" / "findings.md").read_text()
-    assert committed == findings.render(REPO / "results"), (
+    assert committed == findings.render(committed_results), (
         "docs/findings.md is stale: run `cebench findings --write`")
 
 
