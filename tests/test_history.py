@@ -402,3 +402,10 @@ def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(InputError, match=r"bad\.jsonl: not a record of `cebench instructions "
                        r"--explain --json` \(KeyError"):
         findings.load_explanations(tmp_path, "m")
+
+
+def test_findings_write_into_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
+    target = tmp_path / "no-such-folder" / "findings.md"
+    assert main(["findings", "--results", str(DATA), "--write", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write there" in err[0] and not target.parent.exists()
