@@ -392,7 +392,7 @@ def test_an_explanation_names_the_carrier_its_calls_and_the_build(tmp_path):
     assert "- cause: not known: the 1 functions listed carry only 10% of the change." in text
     old = {k: v for k, v in SELF_RECORD.items() if k != "ranking"}
     text = "\n".join(findings.explanation_lines(dict(old, file="d.jsonl"), {}))
-    assert "This record ranks inclusive counts" in text
+    assert "This record ranks inclusive counts" in text and "names no cause" in text
 
 
 def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):

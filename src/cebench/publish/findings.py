@@ -274,9 +274,9 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
              f"instructions per call ({total:+,.0f}), torch {b.get('torch_version')} → "
              f"{c.get('torch_version')}, counted again with `cebench instructions --explain`."]
     if record.get("ranking") != "self":
-        lines += ["This record ranks inclusive counts (each function with its callees): "
-                  "renamed and inlined symbols dominate it. Measure it again with the "
-                  "command below to rank self counts.", ""]
+        lines += ["This record ranks inclusive counts (each function with its callees), "
+                  "which symbols renamed or inlined between builds dominate; it names no "
+                  "cause.", ""]
         return lines
     functions = record["functions"]
     if not functions or not total:
@@ -345,15 +345,16 @@ def _per_call_pair(f: dict) -> str:
             f"{one(f['candidate_self_per_call'], f['candidate_calls_per_call'])}")
 
 
-def _explain_command(finding: Finding, machine: str) -> list[str]:
+def _explain_command(finding: Finding, machine: str,
+                     lead: str = "No explanation recorded.") -> list[str]:
     step = finding.steps[0]
     row = step.loc[step["worse_by"].abs().idxmax()]
     base, cand = finding.pairs[0]
     try:
         name = grid.Case(**{a: row[a] for a in CASE_AXES}).name
     except (KeyError, TypeError, ValueError):
-        return ["No explanation recorded.", ""]
-    return ["No explanation recorded. In two environments holding these releases, run", "",
+        return [lead, ""]
+    return [f"{lead} In two environments holding these releases, run", "",
             f"    cebench instructions --explain {name} --pass {row['pass']} "
             f"--python PYTHON_WITH_TORCH_{cand} --baseline PYTHON_WITH_TORCH_{base} "
             f"--json results/{machine}/{EXPLANATIONS_DIR}/{base}-to-{cand}.{name}."
@@ -513,11 +514,12 @@ def _machine_section(machine, df, changes, findings, explanations, builds, heads
             continue
         found = [e for e in explanations if _explains(e, finding)]
         found.sort(key=lambda e: e.get("ranking") != "self")
-        if found:
-            for record in found:
-                lines += explanation_lines(record, by_release)
-        else:
+        for record in found:
+            lines += explanation_lines(record, by_release)
+        if not found:
             lines += _explain_command(finding, machine)
+        elif not any(record.get("ranking") == "self" for record in found):
+            lines += _explain_command(finding, machine, "To rank self counts:")
     lines += _undecided_section(changes)
     lines += _semantics_section(heads, sem_cases)
     return lines
