@@ -96,6 +96,24 @@ def test_missing_valgrind_is_exit_2_with_one_line(monkeypatch, capsys):
     assert len(err) == 1 and "valgrind is not installed" in err[0]
 
 
+def test_calls_through_a_one_instruction_trampoline_are_its_entries(tmp_path):
+    """As valgrind 3.19 records SLEEF's dispatch (torch 2.9.1, 3 loss calls): callers call
+    the trampoline 786,432 times, it executes 393,216 instructions (one jump per entry) and
+    calls the AVX2 kernel 786,431 times: each entry is recorded twice. Calls are taken
+    from the trampoline's instructions: 131,072 entries per loss call, 43 instructions."""
+    dump = tmp_path / "d"
+    dump.write_text("events: Ir\nfn=(1) kernel\n0 100\ncfn=(2) Sleef_expf8_u10\n"
+                    "calls=401408 0\n0 9\ncfn=(2)\ncalls=385024 0\n0 9\n"
+                    "fn=(2)\n0 393216\ncfn=(3) Sleef_expf8_u10avx2\ncalls=786431 0\n0 9\n"
+                    "fn=(3)\n0 16908288\nfn=(4) helper\n0 6\ncfn=(1)\ncalls=3 0\n0 9\n"
+                    "summary: 17301610\n")
+    costs = instructions.function_costs(dump)
+    assert costs["Sleef_expf8_u10"] == instructions.FunctionCost(393_216, 393_216)
+    assert costs["Sleef_expf8_u10avx2"] == instructions.FunctionCost(16_908_288, 393_216)
+    assert 16_908_288 / 393_216 == 43.0
+    assert costs["kernel"] == instructions.FunctionCost(100, 3)  # an ordinary call: as recorded
+
+
 def test_bad_input_is_exit_2(capsys, tmp_path):
     assert main(["instructions", "no-such-case"]) == 2
     assert "unknown case" in capsys.readouterr().err
@@ -230,7 +248,7 @@ def test_explain_names_the_aten_functions_weight_adds_to(two_runs):
 @pytest.mark.slow
 def test_explain_json_records_the_totals_and_the_functions(two_runs, tmp_path, capsys):
     """`--explain --json`: one JSON line whose totals and per-function counts are those the
-    command printed; a saved dump as the baseline has no torch version. The candidate,
+    command printed; a saved dump as the baseline names its torch version. The candidate,
     counted alone in a new process, has the count the two-case process gave it: counts
     do not depend on the other cases a process measured."""
     base_dump = Path(two_runs[0][SEG_MEAN.name].dump)
@@ -242,7 +260,7 @@ def test_explain_json_records_the_totals_and_the_functions(two_runs, tmp_path, c
     record = json.loads(line)
     assert record["case"] == SEG_MEAN_WEIGHTED.name and record["pass"] == "forward"
     assert record["ranking"] == "self"
-    assert record["baseline"]["torch_version"] is None
+    assert record["baseline"]["torch_version"] == torch.__version__  # from the dump's header
     assert record["candidate"]["torch_version"] == torch.__version__
     assert record["candidate"]["build"]["torch_version"] == torch.__version__
     base_total = instructions.total_instructions(base_dump) / instructions.dump_calls(base_dump)
@@ -358,8 +376,10 @@ def test_measure_divides_each_dump_by_the_calls_in_the_order_asked(fake_valgrind
     kept = Path(counts[1].dump)
     assert kept == tmp_path / "kept" / f"{SMALL[0].name}.forward_backward.callgrind"
     assert instructions.dump_calls(kept) == 2
+    assert instructions.dump_torch_version(kept) == "9.9.9"
     assert instructions.total_instructions(kept) == 4000
-    assert kept.read_text().splitlines()[2:4] == ["desc: cebench calls: 2", "desc: I1 cache:"]
+    assert kept.read_text().splitlines()[2:5] == ["desc: cebench calls: 2",
+                                                  "desc: cebench torch: 9.9.9", "desc: I1 cache:"]
     # progress: the start-up with its estimate, torch ready, then one line per item
     assert said[0].startswith("starting Python and torch under valgrind (6 counts to make; "
                               "start-up takes about ")
@@ -533,7 +553,7 @@ def test_dumps_with_odd_bytes_without_desc_or_summary_lines(tmp_path):
     saved = instructions.save_dump(raw, tmp_path / "a" / "b" / "saved", 5)  # no desc: line
     assert saved.read_text(encoding="utf-8").splitlines()[:3] == [
         "version: 1", "desc: cebench calls: 5", "fn=at::\ufffd\ufffdnot utf-8"]
-    assert instructions.dump_calls(saved) == 5
+    assert instructions.dump_calls(saved) == 5 and instructions.dump_torch_version(saved) is None
     raw.write_bytes(b"version: 1\ndesc: \xff\xfe\ndesc: cebench calls: 6\nfn=f\n")
     assert instructions.dump_calls(raw) == 6
     empty = tmp_path / "empty"

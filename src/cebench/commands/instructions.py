@@ -178,7 +178,8 @@ def _explain(args) -> int:
     is_dump = baseline.is_file() and baseline.read_bytes()[:18] == b"# callgrind format"
     if is_dump:
         instructions.dump_calls(baseline)  # a dump saved by cebench, or exit 2 now
-        base_build = None
+        version = instructions.dump_torch_version(baseline)
+        base_build = {"torch_version": version} if version else None
     else:
         base_build = instructions.torch_build(_python(str(baseline), "--baseline"))
     cand_python = _python(args.python, "--python")

@@ -49,6 +49,8 @@ DEFAULT_WARMUP_CALLS = 1
 DEFAULT_TIMEOUT_S = 3600.0
 #: The header line cebench adds to a saved dump: how many calls it counted.
 CALLS_HEADER = "desc: cebench calls: "
+#: The header line cebench adds to a saved dump: the torch version that made it.
+TORCH_HEADER = "desc: cebench torch: "
 
 
 class ValgrindUnavailable(InputError):
@@ -227,7 +229,7 @@ def measure(cases: Iterable[Case], passes: Sequence[str] = PASSES, *,
             kept = None
             if keep_dumps_in is not None:
                 kept = save_dump(dump, Path(keep_dumps_in) / f"{item['name']}.{item['pass']}"
-                                 ".callgrind", calls)
+                                 ".callgrind", calls, header["torch_version"])
             counts.append(InstructionCount(
                 case=item["name"], pass_=item["pass"],
                 instructions_per_call=total_instructions(dump) / calls, calls=calls,
@@ -315,25 +317,41 @@ def total_instructions(dump: Path) -> int:
     return totals
 
 
-def save_dump(dump: Path, destination: Path, calls: int) -> Path:
-    """Copy a dump to ``destination`` with a header line saying how many calls it counted."""
+def save_dump(dump: Path, destination: Path, calls: int, torch_version: str | None = None) -> Path:
+    """Copy a dump to ``destination`` with header lines saying how many calls it counted
+    (and, when given, the torch version that ran them)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     lines = Path(dump).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     header_end = next((i for i, line in enumerate(lines) if line.startswith("desc:")), 1)
-    lines.insert(header_end, f"{CALLS_HEADER}{calls}\n")
+    header = [f"{CALLS_HEADER}{calls}\n"]
+    if torch_version:
+        header.append(f"{TORCH_HEADER}{torch_version}\n")
+    lines[header_end:header_end] = header
     destination.write_text("".join(lines), encoding="utf-8")
     return destination
 
 
-def dump_calls(dump: Path) -> int:
-    """The calls a saved dump counted (its cebench header line)."""
+def _header_value(dump: Path, prefix: str) -> str | None:
     with open(dump, encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            if line.startswith(CALLS_HEADER):
-                return int(line[len(CALLS_HEADER):])
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
             if line.startswith(("fn=", "summary:", "totals:")):
                 break
-    raise InputError(f"{dump}: not a dump saved by cebench (no '{CALLS_HEADER.strip()}' line)")
+    return None
+
+
+def dump_calls(dump: Path) -> int:
+    """The calls a saved dump counted (its cebench header line)."""
+    value = _header_value(dump, CALLS_HEADER)
+    if value is None:
+        raise InputError(f"{dump}: not a dump saved by cebench (no '{CALLS_HEADER.strip()}' line)")
+    return int(value)
+
+
+def dump_torch_version(dump: Path) -> str | None:
+    """The torch version a saved dump ran, when its header says (None otherwise)."""
+    return _header_value(dump, TORCH_HEADER)
 
 
 # --- explaining a change: self counts and calls per function ---------------------------
@@ -363,10 +381,17 @@ def function_costs(dump: Path) -> dict[str, FunctionCost]:
     when it is the inclusive cost of that call; ``calls=N`` counts N calls of the current
     ``cfn=``. Names may be compressed (``(id) name`` defines, ``(id)`` refers). The sum of
     every function's self cost is the dump's total.
+
+    A trampoline, a function whose whole work is one jump on to one other function (SLEEF's
+    dispatch: ``Sleef_expf8_u10`` jumps to ``Sleef_expf8_u10avx2``), executes one
+    instruction per entry; callgrind records two calls per entry for it and for the
+    function it jumps to (seen with valgrind 3.19), so their calls are taken from the
+    trampoline's instructions.
     """
     names: dict[str, str] = {}
     self_cost: dict[str, int] = {}
     calls: dict[str, int] = {}
+    edges: dict[tuple[str, str], int] = {}
     function = callee = None
     after_calls = False
     with open(dump, encoding="utf-8", errors="replace") as lines:
@@ -384,7 +409,10 @@ def function_costs(dump: Path) -> dict[str, FunctionCost]:
                 pass
             elif key == "calls":
                 if callee is not None:
-                    calls[callee] = calls.get(callee, 0) + int(value.split()[0])
+                    count = int(value.split()[0])
+                    calls[callee] = calls.get(callee, 0) + count
+                    edge = (function, callee)
+                    edges[edge] = edges.get(edge, 0) + count
                 after_calls = True
                 continue
             else:
@@ -400,6 +428,15 @@ def function_costs(dump: Path) -> dict[str, FunctionCost]:
                     self_cost.setdefault(function, 0)
                 else:
                     callee = value
+    callees: dict[str, list[str]] = {}
+    for caller, callee in edges:
+        callees.setdefault(caller, []).append(callee)
+    for trampoline, (target,) in ((g, c) for g, c in callees.items() if len(c) == 1):
+        entries = self_cost.get(trampoline, 0)
+        if 0 < entries < calls.get(trampoline, 0) and entries < edges[(trampoline, target)]:
+            calls[trampoline] = entries
+            if all(caller == trampoline for caller, callee in edges if callee == target):
+                calls[target] = entries
     return {name: FunctionCost(self_cost.get(name, 0), calls.get(name, 0))
             for name in set(self_cost) | set(calls)}
 

@@ -291,8 +291,8 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
                     f"{top['baseline_self_per_call'] / calls_b:,.1f} → "
                     f"{top['candidate_self_per_call'] / calls_c:,.1f} instructions a call")
     lines += ["", f"- carrier: {carrier}."]
-    base_build = b.get("build") or builds.get(_release(b.get("torch_version")))
-    cand_build = c.get("build") or builds.get(_release(c.get("torch_version")))
+    base_build = {**builds.get(_release(b.get("torch_version")), {}), **(b.get("build") or {})}
+    cand_build = {**builds.get(_release(c.get("torch_version")), {}), **(c.get("build") or {})}
     build_change = _build_change(base_build, cand_build)
     vendored = sum(f["candidate_self_per_call"] - f["baseline_self_per_call"]
                    for f in functions if _vendor(f["function"]))
