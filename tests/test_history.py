@@ -374,13 +374,25 @@ def test_an_explanation_names_the_carrier_its_calls_and_the_build(tmp_path):
     (folder / "notes.txt").write_text("ignored: not .jsonl")
     (record,) = findings.load_explanations(tmp_path, "m")
     text = "\n".join(findings.explanation_lines(record, {}))
-    assert ("`Sleef_expf8_u10avx2` carries +120 per call, 120% of the change: 10 → 10 calls "
-            "a pass × 31.0 → 43.0 instructions a call.") in text
-    assert "- cheaper: `kernel` -20." in text
+    assert ("- carrier: `Sleef_expf8_u10avx2` carries +120 per call, 120% of the change: "
+            "10 → 10 calls per loss call × 31.0 → 43.0 instructions a call.") in text
+    assert "- then: `kernel` -20 per call (-20%)." in text
     assert "- build: compiler GCC 11.2 → GCC 13.3." in text
     assert ("- cause: the build: 120% of the change is in code torch vendors (SLEEF), "
             "compiled into each build, not in torch's own source.") in text
     assert "| +120 | 310 | 430 | 10 → 10 | 31.0 → 43.0 | `Sleef_expf8_u10avx2` |  |" in text
+    moved = dict(SELF_RECORD, functions=[
+        dict(SELF_RECORD["functions"][1], function="old_lambda", candidate_self_per_call=0.0,
+             note="moved: about as much now runs in `new_range`"),
+        dict(SELF_RECORD["functions"][1], function="new_range", baseline_self_per_call=0.0,
+             candidate_self_per_call=190.0, note="moved: took over about as much from "
+             "`old_lambda`")])
+    assert [u["change"] for u in findings.carrier_units(moved["functions"])] == [90.0]
+    text = "\n".join(findings.explanation_lines(dict(moved, file="m.jsonl"), {}))
+    assert ("- carrier: `old_lambda` → `new_range` (moved between builds) carries +90 per "
+            "call, 90% of the change.") in text
+    assert ("- cause: the build: most of the change is code that moved between functions "
+            "(inlined, renamed) while the compiler changed.") in text
     torch_only = dict(SELF_RECORD, functions=[dict(SELF_RECORD["functions"][1],
                                                    candidate_self_per_call=200.0)])
     text = "\n".join(findings.explanation_lines(dict(torch_only, file="b.jsonl"), {}))

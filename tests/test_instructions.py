@@ -599,6 +599,7 @@ def test_explain_ranks_self_counts_per_call_with_calls_before_and_after(tmp_path
     assert (exp.baseline_calls_per_call, exp.candidate_calls_per_call) == (1000, 1000)
     assert exp.cost_per_invocation(exp.baseline_self_per_call, exp.baseline_calls_per_call) == 31
     assert exp.cost_per_invocation(43_000, 0) is None and exp.note == ""
+    assert exp.cost_per_invocation(7_000, 360_000) is None  # more calls than instructions
     assert got["serial_kernel_range"].note == "moved: took over about as much from `kernel_lambda`"
     assert got["kernel_lambda"].note == "moved: about as much now runs in `serial_kernel_range`"
     assert got["copy"].note == "renamed: was `copy [clone .isra.0]`"

@@ -460,8 +460,11 @@ class FunctionChange:
     @staticmethod
     def cost_per_invocation(self_per_call: float, calls_per_call: float) -> float | None:
         """Instructions one invocation of the function executes on average (None when it
-        was not called, e.g. code reached by a jump)."""
-        return self_per_call / calls_per_call if calls_per_call else None
+        was not called, e.g. code reached by a jump, or when callgrind recorded more calls
+        than it executed instructions: then its calls do not count entries)."""
+        if not calls_per_call or self_per_call < calls_per_call:
+            return None
+        return self_per_call / calls_per_call
 
     def as_record(self) -> dict:
         return dataclasses.asdict(self)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -281,50 +282,45 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
     functions = record["functions"]
     if not functions or not total:
         return lines + ["No function's count changed.", ""]
-    top = functions[0]
-    change = top["candidate_self_per_call"] - top["baseline_self_per_call"]
-    share = change / total
-    calls_b, calls_c = top["baseline_calls_per_call"], top["candidate_calls_per_call"]
-    carrier = f"`{top['function']}` carries {change:+,.0f} per call, {share:.0%} of the change"
-    if calls_b and calls_c:
-        carrier += (f": {calls_b:,.0f} → {calls_c:,.0f} calls a pass × "
-                    f"{top['baseline_self_per_call'] / calls_b:,.1f} → "
-                    f"{top['candidate_self_per_call'] / calls_c:,.1f} instructions a call")
+    units = carrier_units(functions)
+    top = units[0]
+    share = top["change"] / total
+    carrier = f"{top['label']} carries {top['change']:+,.0f} per call, {share:.0%} of the change"
+    single = top["functions"][0] if len(top["functions"]) == 1 else None
+    if single and single["baseline_calls_per_call"] and single["candidate_calls_per_call"]:
+        before = single["baseline_self_per_call"] / single["baseline_calls_per_call"]
+        after = single["candidate_self_per_call"] / single["candidate_calls_per_call"]
+        carrier += (f": {single['baseline_calls_per_call']:,.0f} → "
+                    f"{single['candidate_calls_per_call']:,.0f} calls per loss call × "
+                    f"{before:,.1f} → {after:,.1f} instructions a call")
     lines += ["", f"- carrier: {carrier}."]
+    for unit in units[1:3]:
+        lines.append(f"- then: {unit['label']} {unit['change']:+,.0f} per call "
+                     f"({unit['change'] / total:.0%}).")
     base_build = {**builds.get(_release(b.get("torch_version")), {}), **(b.get("build") or {})}
     cand_build = {**builds.get(_release(c.get("torch_version")), {}), **(c.get("build") or {})}
     build_change = _build_change(base_build, cand_build)
+    compiler_changed = bool(build_change) and build_change != "the same compiler and libraries"
     vendored = sum(f["candidate_self_per_call"] - f["baseline_self_per_call"]
                    for f in functions if _vendor(f["function"]))
-    moved = [f for f in functions if f.get("note", "").startswith(("moved", "renamed"))]
-    others = [f for f in functions[1:4] if f["candidate_self_per_call"]
-              - f["baseline_self_per_call"] < 0 and not _vendor(f["function"])]
-    if others:
-        lines.append("- cheaper: " + "; ".join(
-            f"`{f['function']}` {f['candidate_self_per_call'] - f['baseline_self_per_call']:+,.0f}"
-            for f in others) + ".")
-    if moved:
-        lines.append(f"- moved between builds (inlined or renamed): {len(moved)} of the "
-                     "listed functions; " + "; ".join(
-                         f"`{f['function']}` {f['note']}" for f in moved[:2]) + ".")
+    moved = [u for u in units if len(u["functions"]) > 1]
     if build_change:
         lines.append(f"- build: {build_change}.")
-    listed = sum(f["candidate_self_per_call"] - f["baseline_self_per_call"] for f in functions)
+    listed = sum(u["change"] for u in units)
     if abs(vendored) >= 0.5 * abs(total):
         libs = sorted({_vendor(f["function"]) for f in functions if _vendor(f["function"])})
         cause = (f"the build: {vendored / total:.0%} of the change is in code torch vendors "
                  f"({', '.join(libs)}), compiled into each build, not in torch's own source")
-    elif moved and build_change and build_change != "the same compiler and libraries":
-        cause = ("the build: code moved between functions (inlining, renaming) while the "
-                 "compiler changed")
+    elif moved and abs(sum(u["change"] for u in moved)) >= 0.5 * abs(total) and compiler_changed:
+        cause = ("the build: most of the change is code that moved between functions "
+                 "(inlined, renamed) while the compiler changed")
     elif abs(listed) < 0.5 * abs(total):
         cause = (f"not known: the {len(functions)} functions listed carry only "
                  f"{listed / total:.0%} of the change")
     else:
         cause = ("torch's own code; the build "
                  + ("changed too, so source and compiler are not told apart"
-                    if build_change and build_change != "the same compiler and libraries"
-                    else "did not change"))
+                    if compiler_changed else "did not change"))
     lines.append(f"- cause: {cause}.")
     lines += ["", "<details><summary>functions by self count per loss call</summary>", ""]
     lines += _md_table(
@@ -338,9 +334,38 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
     return lines
 
 
+_PARTNER = re.compile(r"^(?:moved|renamed): .*`(.+)`$")
+
+
+def carrier_units(functions: list[dict]) -> list[dict]:
+    """The listed functions as units of change, largest net change first: a function that
+    moved between builds (its note names the other) and its partner are one unit, labelled
+    '`A` → `B` (moved)', with their changes summed; every other function is its own."""
+    by_name = {f["function"]: f for f in functions}
+    units, done = [], set()
+    for f in functions:
+        if f["function"] in done:
+            continue
+        match = _PARTNER.match(f.get("note", ""))
+        partner = by_name.get(match.group(1)) if match else None
+        members = [f] if partner is None or partner["function"] in done else [f, partner]
+        done.update(m["function"] for m in members)
+        if len(members) == 2:
+            old, new = sorted(members, key=lambda m: m["candidate_self_per_call"]
+                              - m["baseline_self_per_call"])
+            label = f"`{old['function']}` → `{new['function']}` (moved between builds)"
+        else:
+            label = f"`{f['function']}`"
+        units.append({"label": label, "functions": members,
+                      "change": sum(m["candidate_self_per_call"] - m["baseline_self_per_call"]
+                                    for m in members)})
+    units.sort(key=lambda u: -abs(u["change"]))
+    return units
+
+
 def _per_call_pair(f: dict) -> str:
-    def one(self_, calls):
-        return f"{self_ / calls:,.1f}" if calls else "-"
+    def one(self_, calls):  # fewer than one instruction a call: not a count of entries
+        return f"{self_ / calls:,.1f}" if calls and self_ >= calls else "-"
     return (f"{one(f['baseline_self_per_call'], f['baseline_calls_per_call'])} → "
             f"{one(f['candidate_self_per_call'], f['candidate_calls_per_call'])}")
 
