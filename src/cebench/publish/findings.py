@@ -47,6 +47,8 @@ CASE_AXES = tuple(grid.GRIDS["instructions"])
 #: Groups over the same cases whose typical sizes are within this factor of each other, in
 #: opposite directions in a row, are one back-and-forth finding.
 FLIP_FLOP_SIZE_FACTOR = 2.0
+#: How many functions an explanation's table lists.
+TABLE_FUNCTIONS = 10
 #: Functions whose names start so are code torch vendors (its build compiles them).
 VENDORED = {"Sleef_": "SLEEF", "mkl_": "MKL", "dnnl_": "oneDNN", "mkldnn_": "oneDNN"}
 
@@ -322,15 +324,16 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
                  + ("changed too, so source and compiler are not told apart"
                     if compiler_changed else "did not change"))
     lines.append(f"- cause: {cause}.")
-    lines += ["", "<details><summary>functions by self count per loss call</summary>", ""]
+    shown = functions[:TABLE_FUNCTIONS]
+    lines += ["", f"The {len(shown)} functions whose self count per loss call changed most:", ""]
     lines += _md_table(
         ["change", "self before", "self after", "calls before → after",
          "instructions a call before → after", "function", "note"],
         [[f"{f['candidate_self_per_call'] - f['baseline_self_per_call']:+,.0f}",
           f"{f['baseline_self_per_call']:,.0f}", f"{f['candidate_self_per_call']:,.0f}",
           f"{f['baseline_calls_per_call']:,.0f} → {f['candidate_calls_per_call']:,.0f}",
-          _per_call_pair(f), f"`{f['function']}`", f.get("note", "")] for f in functions])
-    lines += ["", "</details>", ""]
+          _per_call_pair(f), f"`{f['function']}`", f.get("note", "")] for f in shown])
+    lines += [""]
     return lines
 
 
