@@ -306,8 +306,6 @@ def explanation_lines(record: dict, builds: dict[str, dict]) -> list[str]:
     vendored = sum(f["candidate_self_per_call"] - f["baseline_self_per_call"]
                    for f in functions if _vendor(f["function"]))
     moved = [u for u in units if len(u["functions"]) > 1]
-    if build_change:
-        lines.append(f"- build: {build_change}.")
     listed = sum(u["change"] for u in units)
     if abs(vendored) >= 0.5 * abs(total):
         libs = sorted({_vendor(f["function"]) for f in functions if _vendor(f["function"])})
@@ -479,10 +477,14 @@ def _summary(machine, changes, findings, explanations, heads, sem_cases) -> list
         line = f"- {finding_title(finding)}"
         if not finding.flip_flop:
             line += f", {case_pattern(finding.steps[0], _universe(changes, finding, 0))}"
-        found = [e for e in explanations if _explains(e, finding)]
-        if found and found[0].get("ranking") == "self" and found[0]["functions"]:
-            top = found[0]["functions"][0]
-            line += f"; carried by `{top['function']}`"
+        found = [e for e in explanations if _explains(e, finding)
+                 and e.get("ranking") == "self" and e["functions"]]
+        if found:
+            record = found[0]
+            total = (record["candidate"]["instructions_per_call"]
+                     - record["baseline"]["instructions_per_call"])
+            top = carrier_units(record["functions"])[0]
+            line += f"; carried by {top['label']} ({top['change'] / total:.0%} of it)"
         lines.append(line + ".")
     if len(findings) > 5:
         lines.append(f"- and {len(findings) - 5} smaller findings below.")
