@@ -437,8 +437,8 @@ def test_the_table_is_worst_first():
 
 
 @pytest.fixture(scope="module")
-def committed():
-    return results.load(REPO_RESULTS, machine=MACHINE, samples=False)
+def committed(committed_results):
+    return results.load(committed_results, machine=MACHINE, samples=False)
 
 
 @pytest.fixture(scope="module")
@@ -469,13 +469,14 @@ def test_real_aa_halves_raise_no_alarm_and_a_real_x3_is_caught(series, committed
         assert suite.min_detectable < 2.0
 
 
-def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]]) -> Path:
+def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]],
+                source: Path = REPO_RESULTS) -> Path:
     """A results folder with the series' runs as named environments (env name and file
     name changed; ``time_`` values x factor)."""
     dest = tmp_path / "results"
     (dest / MACHINE).mkdir(parents=True)
-    shutil.copy(REPO_RESULTS / "benchmarks.json", dest / "benchmarks.json")
-    shutil.copy(REPO_RESULTS / MACHINE / "machine.json", dest / MACHINE / "machine.json")
+    shutil.copy(source / "benchmarks.json", dest / "benchmarks.json")
+    shutil.copy(source / MACHINE / "machine.json", dest / MACHINE / "machine.json")
     for env, (names, factor) in sides.items():
         for i, name in enumerate(names):
             data = json.loads(Path(name).read_text())
@@ -518,11 +519,11 @@ def test_cli_exit_codes_on_real_runs(series, tmp_path, capsys):
 
 
 @pytest.mark.committed
-def test_committed_torch_versions_regress_by_the_count_rule(capsys):
+def test_committed_torch_versions_regress_by_the_count_rule(capsys, committed_results):
     """torch 2.14.1 against 2.15.0 as committed: four instruction counts +1.3 % (count
     rule, exit 1); the paired ratios, twelve interleaved runs a side, tested by the time
     rule: no regression among them."""
-    assert cli(REPO_RESULTS, "--baseline", "torch=2.14.1", "--candidate", "torch=2.15.0",
+    assert cli(committed_results, "--baseline", "torch=2.14.1", "--candidate", "torch=2.15.0",
                "--bench", "Instructions|WeightOverhead") == 1
     out = capsys.readouterr().out
     head = out.splitlines()[0]

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.committed
 
 
 @pytest.fixture(scope="module")
-def committed():
-    return load.load(REPO_RESULTS, samples=False)
+def committed(committed_results):
+    return load.load(committed_results, samples=False)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_trials_round_trip_and_the_doc_is_generated(tmp_path):
         verdicts.render(tmp_path)
 
 
-def test_the_committed_page_is_what_the_stored_trials_render():
-    assert verdicts.DOC_PATH.read_text() == verdicts.render(REPO_RESULTS)
+def test_the_committed_page_is_what_the_stored_trials_render(committed_results):
+    assert verdicts.DOC_PATH.read_text() == verdicts.render(committed_results)
 
 
 def test_power_command_bad_input(tmp_path, capsys):

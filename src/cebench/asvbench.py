@@ -81,7 +81,9 @@ class InstructionBenchmark:
 
     ``setup_cache`` measures every CPU-runnable case of the grid and both passes in one
     valgrind process, once per asv environment (the CPU path, also on a CUDA machine: the
-    valgrind process sees no CUDA device); the ``track_`` methods look their case up.
+    valgrind process sees no CUDA device), each case and pass in a process forked from it,
+    so a count does not depend on the other cases measured; the ``track_`` methods look
+    their case up.
     Without valgrind every combination skips with the reason. ``CEBENCH_INSTRUCTIONS_MATCH``
     (a regex on the case name) measures only the matching cases (the others skip); ``^$``
     measures nothing (every combination skips, saying so). setup_cache's source is part of
