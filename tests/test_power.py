@@ -78,7 +78,7 @@ def test_trials_round_trip_and_the_doc_is_generated(tmp_path):
     settings, back = verdicts.read_trials(path)
     assert settings == {"draws": 1, "seed": 2} and back.loc[0, "exit"] == 0
     page = verdicts.render(tmp_path)
-    assert "### m" in page and "1 comparisons (1 draws per split and scenario, seed 2)" in page
+    assert "### m" in page and "1 comparisons (1 draws per split and slowdown" in page
     (tmp_path / "m" / verdicts.TRIALS_FILE).write_text("not json\n")
     with pytest.raises(Exception, match="not a trials file"):
         verdicts.render(tmp_path)
