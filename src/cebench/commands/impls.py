@@ -1,0 +1,59 @@
+"""``cebench impls``: each implementation of cross entropy, its version, where it runs,
+and what it supports."""
+
+from __future__ import annotations
+
+import json
+
+NAME = "impls"
+HELP = "list the implementations (eager, compile, liger, quack, by_hand) and their support"
+DESCRIPTION = ("Each implementation of cross entropy that the suite compares: its installed "
+               "version, whether it runs on this machine's benchmark device (and why not), "
+               "whether its times mean something there, and the features it supports.")
+
+_FEATURES = (("weight", "weight"), ("ignore_index", "ignore"), ("label_smoothing", "smoothing"),
+             ("prob_targets", "prob targets"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--device", choices=("cpu", "cuda"),
+                        help="judge for this device (default: this machine's benchmark device)")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def run(args) -> int:
+    from cebench import impls
+    from cebench.grid.inputs import bench_device
+
+    device = args.device or bench_device()
+    rows = impls.rows(device)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = ("impl", "package", "version", f"runs on {device}", "timed", "weight", "ignore",
+              "smoothing", "reductions", "prob targets", "K-dim", "dtypes", "devices", "torch")
+    table = []
+    for r in rows:
+        s = r["support"]
+        table.append((
+            r["name"], r["package"], r["version"] or "not installed",
+            "yes" if r["unavailable"] is None else "no", _yes(r["timed_here"]),
+            *(_yes(s[key]) for key, _ in _FEATURES[:3]), ",".join(s["reductions"]),
+            _yes(s["prob_targets"]), _yes(s["ranks"] == "any"),
+            ",".join(d.replace("float", "fp").replace("bfp", "bf") for d in s["dtypes"]),
+            ",".join(s["devices"]), s["torch"]))
+    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    print()
+    for r in rows:
+        print(f"{r['name']}: {r['measured_as']}")
+        for text in ([f"not here: {r['unavailable']}"] if r["unavailable"] else []) + \
+                list(r["support"]["notes"]) + r["caveats"]:
+            print(f"    {text}")
+    return 0
