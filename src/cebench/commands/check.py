@@ -65,6 +65,18 @@ def run(args) -> int:
     return EXIT_FINDING if report.broken else EXIT_OK
 
 
+def _commit() -> str | None:
+    """The checked-out commit of the working directory's repository, if any."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def _run_impl(args, devices: list[str]) -> int:
     import re
 
@@ -94,6 +106,6 @@ def _run_impl(args, devices: list[str]) -> int:
         from cebench.environment import machine_name
         from cebench.results import impls as stored
 
-        path = stored.store(report.to_json(), Path(args.record), machine_name())
+        path = stored.store(report.to_json(), Path(args.record), machine_name(), _commit())
         print(f"verdicts stored in {path}")
     return EXIT_FINDING if report.broken else EXIT_OK
