@@ -232,6 +232,12 @@ GRIDS: dict[str, dict[str, tuple]] = {
         "dtype": ("float32", "bfloat16"),
         "weighting": ("none", "random"),
     },
+    # The paired ratios of each implementation (weighted/unweighted): weighted cases only.
+    "impl_pairs": {
+        "family": ("small", "small-seg", "llm-128k", "segmentation"),
+        "dtype": ("float32", "bfloat16"),
+        "weighting": ("random",),
+    },
     # Compile time (torch.compile, cold caches): one case, weighted or not.
     "compile": {
         "family": ("small",),

@@ -21,7 +21,7 @@ from cebench.grid.cases import IMPLEMENTATIONS, Case
 from cebench.impls.base import Features, Implementation, Support, Unavailable
 
 __all__ = ["IMPLEMENTATIONS", "Features", "Implementation", "Support", "Unavailable",
-           "features_of", "get", "loss_call", "rows"]
+           "features_of", "get", "loss_call", "prepared_calls", "rows"]
 
 
 def get(name: str) -> Implementation:
@@ -97,3 +97,26 @@ def loss_call(inputs, impl_name: str, pass_: str, weighted: bool = True,
         return torch.autograd.grad(loss, leaf, grad_output)
 
     return forward_backward
+
+
+_PREPARED_CALLS: dict[tuple, dict] = {}
+
+
+def prepared_calls(inputs, impl_name: str) -> dict[tuple[str, bool], Callable[[], object]]:
+    """``{(pass, weighted): call}`` of ``impl_name`` on ``inputs``, each called once (so a
+    compiled implementation compiles here, outside any timed region); kept for the
+    process, for the latest inputs only. Errors of that first call propagate."""
+    from cebench.grid.cases import PASSES
+
+    key = (impl_name, inputs.case.name, inputs.device)
+    if key not in _PREPARED_CALLS:
+        _PREPARED_CALLS.clear()
+        fn = get(impl_name).load(inputs.device)
+        calls = {}
+        for pass_ in PASSES:
+            for weighted in ((True, False) if inputs.weight is not None else (True,)):
+                call = loss_call(inputs, impl_name, pass_, weighted, fn)
+                call()
+                calls[pass_, weighted] = call
+        _PREPARED_CALLS[key] = calls
+    return _PREPARED_CALLS[key]

@@ -12,6 +12,8 @@ sequence of cases never falls back to eager silently, and hitting it raises inst
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import time
 
 from cebench.impls.base import ALL_DTYPES, Implementation, Support
@@ -52,34 +54,28 @@ def load(device: str):
 
 @contextlib.contextmanager
 def cold_caches():
-    """Inductor's and AOTAutograd's on-disk caches off, dynamo's in-memory cache reset:
-    the next first call compiles from scratch, as in a fresh environment."""
-    import torch
+    """An empty inductor cache folder (``TORCHINDUCTOR_CACHE_DIR``; Triton's cache lies
+    under it) and dynamo's in-memory cache reset: in a process that has compiled nothing
+    yet, the next first call compiles from scratch, as in a fresh environment."""
     import torch._dynamo
 
-    torch._dynamo.reset()
-    patches = []
-    for module_name, flag in (("torch._inductor.config", "fx_graph_cache"),
-                              ("torch._inductor.config", "fx_graph_remote_cache"),
-                              ("torch._functorch.config", "enable_autograd_cache")):
-        try:
-            module = __import__(module_name, fromlist=["_"])
-        except ImportError:
-            continue
-        if hasattr(module, flag):
-            patches.append(module.patch(**{flag: False}))
-    with contextlib.ExitStack() as stack:
-        for patch in patches:
-            stack.enter_context(patch)
+    saved = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="cebench-inductor-") as folder:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+        torch._dynamo.reset()
         try:
             yield
         finally:
             torch._dynamo.reset()
+            if saved is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = saved
 
 
 def compile_seconds(first_call) -> float:
-    """Seconds of ``first_call()`` on cold caches: a fresh compile (dynamo, AOTAutograd,
-    inductor and the C++/Triton compiler) plus one call."""
+    """Seconds of ``first_call()`` on cold caches (:func:`cold_caches`): dynamo,
+    AOTAutograd, inductor and the C++ or Triton compiler, plus one call."""
     with cold_caches():
         start = time.perf_counter()
         first_call()
