@@ -9,7 +9,7 @@ a kernel that breaks a rule is a finding, not a result. On a CPU machine
 scripts/run-suite.sh leaves these out unless CEBENCH_IMPLS=1.
 """
 
-from cebench.asvbench import ImplBenchmark
+from cebench.asvbench import ImplBenchmark, ImplInstructionBenchmark
 
 
 class ImplTime(ImplBenchmark, grid="impls"):
@@ -91,3 +91,16 @@ class CompileTime(ImplBenchmark, grid="compile", impls=("compile",)):
 
     def track_compile_seconds_forward_backward(self, *params):
         return self.first_call_seconds("forward_backward")
+
+
+class ImplInstructions(ImplInstructionBenchmark, grid="impl_instructions",
+                       impls=("eager", "compile", "by_hand")):
+    """Instructions per call under valgrind (CPU, one thread): eager against compile and by
+    hand, deterministic where wall time is noise. Off unless CEBENCH_INSTRUCTIONS_MATCH
+    selects cases (run-suite.sh's CPU default selects none)."""
+
+    def track_instructions_forward(self, counts, *params):
+        return self.instructions(counts, "forward")
+
+    def track_instructions_forward_backward(self, counts, *params):
+        return self.instructions(counts, "forward_backward")

@@ -24,6 +24,7 @@ case "$impl" in
 esac
 envs=${CEBENCH_IMPL_ENVS:-.asv/impls}
 mkdir -p "$envs"
+envs=$(cd "$envs" && pwd)
 status=0
 for version in "$@"; do
     target="$envs/$impl-$version"
@@ -36,9 +37,10 @@ for version in "$@"; do
     start=$(date +%s)
     rc=0
     # shellcheck disable=SC2086
-    PYTHONPATH="$PWD/$target${PYTHONPATH:+:$PYTHONPATH}" python -m cebench check --impl "$impl" \
+    PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}" python -m cebench check --impl "$impl" \
         --record results ${CEBENCH_CHECK_ARGS:-} > "$envs/$impl-$version.log" 2>&1 || rc=$?
-    echo "$impl $version: exit $rc in $(( $(date +%s) - start )) s; $(grep -c differs "$envs/$impl-$version.log" || true) rows/cases differ (log $envs/$impl-$version.log)"
+    checked=$(grep -m1 "^$impl " "$envs/$impl-$version.log" || true)
+    echo "$impl $version: exit $rc in $(( $(date +%s) - start )) s; checked: ${checked:-?} (log $envs/$impl-$version.log)"
     if [ "$rc" -gt 1 ]; then
         tail -3 "$envs/$impl-$version.log" >&2
         status=1

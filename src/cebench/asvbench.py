@@ -220,3 +220,68 @@ class ImplBenchmark:
         from cebench.measure import memory
 
         return memory.allocator_peak(self.calls[pass_, True]).peak_allocated_delta_bytes
+
+
+class ImplInstructionBenchmark:
+    """Instruction counts per implementation under valgrind (cebench.impls.instructions):
+    ``setup_cache`` counts every CPU-runnable (implementation, case) of the grid and both
+    passes in one valgrind process per asv environment; ``CEBENCH_INSTRUCTIONS_MATCH`` (a
+    regex on the case name) limits it as for :class:`InstructionBenchmark` (``^$``: none).
+    """
+
+    grid: str = ""
+    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
+    unit = "instructions"
+    rounds = 1
+    repeat = 1
+    number = 1
+
+    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
+                          **kwargs):
+        super().__init_subclass__(**kwargs)
+        if impls is not None:
+            cls.impls = tuple(impls)
+        if grid is not None:
+            cls.grid = grid
+            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
+
+    def setup_cache(self) -> dict:
+        from cebench import impls
+        from cebench.impls import instructions as impl_instructions
+        from cebench.measure import instructions
+
+        reason = instructions.unavailable_reason()
+        if reason:
+            return {"unavailable": reason}
+        match = os.environ.get("CEBENCH_INSTRUCTIONS_MATCH") or ""
+        items = [(impl, case) for impl in self.impls for case in cases.iter_grid(self.grid)
+                 if case.skip_reason("cpu") is None and re.search(match, case.name)
+                 and impls.get(impl).skip_reason(impls.features_of(case), "cpu") is None]
+        if not items:
+            return {"unavailable": f"no case matches CEBENCH_INSTRUCTIONS_MATCH={match!r}"}
+        records = impl_instructions.measure(items)
+        return {"counts": {(r["impl"], r["case"], r["pass"]): r.get("instructions_per_call")
+                           for r in records},
+                "skipped": {(r["impl"], r["case"]): r["skipped"] for r in records
+                            if "skipped" in r}}
+
+    setup_cache.timeout = 3 * 3600  # compiles run under valgrind: minutes each
+
+    def setup(self, counts: dict, *params):
+        from cebench import impls
+
+        if "unavailable" in counts:
+            raise NotImplementedError(counts["unavailable"])
+        self.impl_name, self.case = cases.impl_case_from_params(self.grid, params)
+        reason = self.case.skip_reason("cpu") or impls.get(self.impl_name).skip_reason(
+            impls.features_of(self.case), "cpu")
+        if reason:
+            raise NotImplementedError(reason)
+        skipped = counts["skipped"].get((self.impl_name, self.case.name))
+        if skipped:
+            raise NotImplementedError(skipped)
+        if (self.impl_name, self.case.name, "forward") not in counts["counts"]:
+            raise NotImplementedError("not measured (CEBENCH_INSTRUCTIONS_MATCH)")
+
+    def instructions(self, counts: dict, pass_: str) -> float:
+        return counts["counts"][(self.impl_name, self.case.name, pass_)]

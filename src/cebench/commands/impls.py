@@ -4,6 +4,7 @@ and what it supports."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 NAME = "impls"
 HELP = "list the implementations (eager, compile, liger, quack, by_hand) and their support"
@@ -19,6 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--device", choices=("cpu", "cuda"),
                         help="judge for this device (default: this machine's benchmark device)")
+    parser.add_argument("--write-doc", nargs="?", const="", metavar="PATH",
+                        help="write docs/implementations.md (or PATH) from the declarations "
+                             "and the verdicts stored under results/")
 
 
 def _yes(flag: bool) -> str:
@@ -28,6 +32,14 @@ def _yes(flag: bool) -> str:
 def run(args) -> int:
     from cebench import impls
     from cebench.grid.inputs import bench_device
+
+    if args.write_doc is not None:
+        from cebench.publish import implementations
+
+        path = implementations.write_doc(*(
+            [Path(args.write_doc)] if args.write_doc else []))
+        print(f"wrote {path}")
+        return 0
 
     device = args.device or bench_device()
     rows = impls.rows(device)

@@ -238,6 +238,11 @@ GRIDS: dict[str, dict[str, tuple]] = {
         "dtype": ("float32", "bfloat16"),
         "weighting": ("random",),
     },
+    # Instruction counts per implementation (CPU, valgrind): 2-D and K-dim, weighted or not.
+    "impl_instructions": {
+        "family": ("small", "small-seg"),
+        "weighting": ("none", "random"),
+    },
     # Compile time (torch.compile, cold caches): one case, weighted or not.
     "compile": {
         "family": ("small",),

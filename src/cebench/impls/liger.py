@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 from cebench.impls.base import Implementation, Support, Unavailable, version_tuple
 
@@ -89,6 +90,36 @@ def device_limit(features, device: str) -> str | None:
     return None
 
 
+#: How the loss class was imported in this process (said in ``cebench check``'s report).
+ENTRY_POINT: dict[str, str] = {}
+
+
+def loss_module_class():
+    """``LigerCrossEntropyLoss`` as released. Releases before 0.6 import Hugging Face
+    transformers in ``liger_kernel.transformers.__init__`` (for model patching, nothing to
+    do with the loss): without it installed, the class's own module file is loaded by path,
+    which imports only Liger's ops."""
+    try:
+        from liger_kernel.transformers import LigerCrossEntropyLoss
+    except ModuleNotFoundError as exc:
+        if exc.name != "transformers":
+            raise
+        import importlib.util
+
+        import liger_kernel
+
+        path = Path(liger_kernel.__file__).parent / "transformers" / "cross_entropy.py"
+        spec = importlib.util.spec_from_file_location("cebench_liger_cross_entropy", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ENTRY_POINT["loss"] = (f"LigerCrossEntropyLoss loaded from {path.parent.name}/"
+                               f"{path.name} by path: this release's liger_kernel.transformers "
+                               "imports Hugging Face transformers (not installed)")
+        return module.LigerCrossEntropyLoss
+    ENTRY_POINT["loss"] = "liger_kernel.transformers.LigerCrossEntropyLoss"
+    return LigerCrossEntropyLoss
+
+
 def load(device: str):
     """``F.cross_entropy``'s signature over ``LigerCrossEntropyLoss``."""
     reason = unavailable(device)
@@ -102,7 +133,7 @@ def load(device: str):
         os.environ["TRITON_INTERPRET"] = "1"
         interpreter_float_arguments()
     logging.getLogger("liger_kernel").setLevel(logging.ERROR)  # its backend discovery notes
-    from liger_kernel.transformers import LigerCrossEntropyLoss
+    LigerCrossEntropyLoss = loss_module_class()
 
     def liger_cross_entropy(input, target, weight=None, ignore_index: int = -100,
                             reduction: str = "mean", label_smoothing: float = 0.0):

@@ -145,7 +145,7 @@ def matrix_cell(rule: str, results: list[CaseResult]) -> dict:
             return dict(cell, cell="unsupported", text=_most_common_note(unsupported))
         return dict(cell, cell="not run", text="no case")
     if failed:
-        worst = max(failed, key=_badness)
+        worst = max(failed, key=lambda r: (r.dtype == "float32", _badness(r)))
         if worst.kind == "contract":
             return dict(cell, cell="differs", text=_both_values(worst))
         return dict(cell, cell="differs", text=(
@@ -273,13 +273,15 @@ def gradient_case(grid_results: list[CaseResult], device: str) -> CaseResult:
         result.note = "no grid case ran"
         return result
     if off:
-        worst = max(off, key=lambda r: r.grad_rel_error or 0.0)
+        worst = max(off, key=lambda r: (r.dtype == "float32", r.grad_abs_error or 0.0))
         result.verdict = "differs"
-        result.grad_rel_error = worst.grad_rel_error
-        result.note = f"{len(off)} of {len(compared)} cases; e.g. {worst.name}: {worst.note}"
+        result.grad_abs_error = worst.grad_abs_error
+        result.note = (f"{len(off)} of {len(compared)} cases; e.g. {worst.name} ({worst.dtype}): "
+                       f"{worst.note}")
     else:
-        result.grad_rel_error = max(r.grad_rel_error for r in compared)
-        result.note = f"{len(compared)} cases; largest relative error {result.grad_rel_error:.3g}"
+        result.grad_abs_error = max(r.grad_abs_error or 0.0 for r in compared)
+        result.note = (f"{len(compared)} cases; largest absolute error "
+                       f"{result.grad_abs_error:.3g}")
     return result
 
 
@@ -320,6 +322,11 @@ def check_impl(name: str, devices: list[str], match: str | None = None) -> ImplR
         raise Unavailable("; ".join(reasons))
     report = ImplReport(name, impl.version(), torch.__version__,
                         {d: device_name(d) for d in usable})
+    if name == "liger":
+        from cebench.impls.liger import ENTRY_POINT
+
+        if "by path" in ENTRY_POINT.get("loss", ""):
+            report.adaptations.append(ENTRY_POINT["loss"])
     if name == "liger" and "cpu" in usable:
         report.adaptations.append(
             "CPU: Triton's interpreter (TRITON_INTERPRET=1), float scalar kernel arguments "
