@@ -31,7 +31,7 @@ def _yes(flag: bool) -> str:
 
 def run(args) -> int:
     from cebench import impls
-    from cebench.grid.inputs import bench_device
+    from cebench.commands.cases import _bench_device
 
     if args.write_doc is not None:
         from cebench.publish import implementations
@@ -41,7 +41,7 @@ def run(args) -> int:
         print(f"wrote {path}")
         return 0
 
-    device = args.device or bench_device()
+    device = args.device or _bench_device(NAME)
     rows = impls.rows(device)
     if args.json:
         print(json.dumps(rows, indent=1))
