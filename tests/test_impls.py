@@ -305,3 +305,19 @@ def test_committed_verdicts_hold_a_matrix_for_each_file():
         assert set(head["matrix"]) == set(impl_check.RULE_IDS), head["file"]
         assert all(cell["cell"] in ("✓", "differs", "unsupported", "not run")
                    for cell in head["matrix"].values())
+
+
+def test_a_bad_input_case_that_kills_the_process_is_a_crash_not_the_end_of_the_check():
+    import os
+    from cebench.semantics.conformance.bad_input import BAD_INPUT_CASES
+
+    def dies(*args, **kwargs):
+        os.abort()
+
+    case = next(c for c in BAD_INPUT_CASES if c.name == "target batch size != input batch size")
+    result = impl_check._bad_input_against_torch(case, "cpu", dies)
+    assert result.verdict == "crashes"
+    assert result.note.startswith("the process died (SIGABRT)")
+    assert "torch raises ValueError" in result.note
+    cell = impl_check.matrix_cell("bad_input", [result])
+    assert cell["cell"] == "differs" and "SIGABRT" in cell["text"]

@@ -138,7 +138,8 @@ def matrix_cell(rule: str, results: list[CaseResult]) -> dict:
     failed = [r for r in ran if r.verdict not in ("matches", "raises")
               or (r.verdict == "raises" and r.kind != "bad_input")]
     if rule == "bad_input":
-        failed = [r for r in ran if r.verdict == "accepts" and "torch raises" in r.note]
+        failed = [r for r in ran if r.verdict == "crashes"
+                  or (r.verdict == "accepts" and "torch raises" in r.note)]
     cell = {"cases": len(ran), "unsupported": len(unsupported), "differ": len(failed)}
     if not ran:
         if unsupported:
@@ -158,7 +159,7 @@ def matrix_cell(rule: str, results: list[CaseResult]) -> dict:
 
 
 def _badness(result: CaseResult) -> float:
-    if result.verdict == "raises" or result.torch_loss is None:
+    if result.verdict in ("raises", "crashes") or result.torch_loss is None:
         return math.inf
     errors = [e for e in (result.loss_rel_error, result.grad_rel_error) if e is not None]
     return max(errors, default=0.0)
@@ -174,6 +175,8 @@ def _both_values(result: CaseResult) -> str:
     if result.kind == "contract":
         return result.note
     if result.kind == "bad_input":
+        if result.verdict == "crashes":
+            return result.note
         return f"accepts, returns {_fmt(result.torch_loss)}; torch raises"
     text = f"loss {_fmt(result.torch_loss)} vs reference {_fmt(result.reference_loss)}"
     if result.note.startswith("gradient differs"):
@@ -292,8 +295,61 @@ def _unsupported(kind: str, name: str, device: str, dtype: str, reason: str) -> 
     return CaseResult(kind, name, device, dtype, "unsupported", note=reason)
 
 
+#: Seconds a bad-input case may take in its own process before it counts as hung.
+ISOLATED_TIMEOUT_S = 300
+
+
+def _isolated_bad_input_case(case, device: str, fn) -> CaseResult:
+    """:func:`run_bad_input_case` in a forked child process (CPU only): misuse can make a
+    kernel read out of bounds, and a crash must not take the whole check with it. A child
+    that dies gives the verdict ``crashes`` with its signal."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            sender.send(asdict(run_bad_input_case(case, device, fn)))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            sender.send({"error": error_text(exc)})
+
+    process = ctx.Process(target=child, daemon=True)
+    process.start()
+    sender.close()
+    try:
+        got = receiver.recv() if receiver.poll(ISOLATED_TIMEOUT_S) else None
+    except EOFError:  # the child died before it could send anything
+        got = None
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    if isinstance(got, dict) and "error" not in got:
+        return CaseResult(**got)
+    result = CaseResult("bad_input", case.name, device, "float32", "crashes")
+    if isinstance(got, dict):
+        result.torch_error = got["error"]
+        result.verdict = "raises"
+    elif process.exitcode is not None and process.exitcode < 0:
+        result.note = (f"the process died ({signal.Signals(-process.exitcode).name}): "
+                       "the kernel read or wrote out of bounds")
+    else:
+        result.note = f"the process ended without a result (exit {process.exitcode})"
+    return result
+
+
 def _bad_input_against_torch(case, device: str, fn) -> CaseResult:
-    result = run_bad_input_case(case, device, fn)
+    if device == "cpu":
+        result = _isolated_bad_input_case(case, device, fn)
+    else:  # a CUDA context does not survive a fork
+        result = run_bad_input_case(case, device, fn)
+    if result.verdict == "crashes":
+        torch_result = run_bad_input_case(case, device)
+        result.note += "; torch " + ("raises " + (torch_result.torch_error or "")
+                                     if torch_result.verdict == "raises" else "accepts it")
+        return result
     if result.verdict == "accepts":
         torch_result = run_bad_input_case(case, device)
         result.note = ("torch raises " + (torch_result.torch_error or "")
