@@ -9,7 +9,8 @@
 # Environment: CEBENCH_IMPL_ENVS (default .asv/impls) holds the per-release folders
 # (removed after each check unless CEBENCH_KEEP_IMPL_ENVS=1); extra `cebench check`
 # arguments in CEBENCH_CHECK_ARGS (e.g. "--device cpu"). Exit status 0 when every release
-# was checked (each check's own status, 1 for a finding, is printed), 2 on bad usage.
+# was checked (each check's own status is printed: 1 a finding, 3 a release that does not
+# run here, recorded as such), 2 on bad usage.
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
 if [ $# -lt 2 ]; then
@@ -41,7 +42,9 @@ for version in "$@"; do
         --record results ${CEBENCH_CHECK_ARGS:-} > "$envs/$impl-$version.log" 2>&1 || rc=$?
     checked=$(grep -m1 "^$impl " "$envs/$impl-$version.log" || true)
     echo "$impl $version: exit $rc in $(( $(date +%s) - start )) s; checked: ${checked:-?} (log $envs/$impl-$version.log)"
-    if [ "$rc" -gt 1 ]; then
+    if [ "$rc" -eq 3 ]; then
+        tail -1 "$envs/$impl-$version.log"
+    elif [ "$rc" -gt 1 ]; then
         tail -3 "$envs/$impl-$version.log" >&2
         status=1
     fi

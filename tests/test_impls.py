@@ -321,3 +321,13 @@ def test_a_bad_input_case_that_kills_the_process_is_a_crash_not_the_end_of_the_c
     assert "torch raises ValueError" in result.note
     cell = impl_check.matrix_cell("bad_input", [result])
     assert cell["cell"] == "differs" and "SIGABRT" in cell["text"]
+
+
+def test_an_implementation_that_cannot_run_is_recorded_with_record(capsys, tmp_path):
+    code, out, err = _run(capsys, "check", "--impl", "quack", "--device", "cpu",
+                          "--record", str(tmp_path))
+    assert code == 3 and err == ""
+    assert out.startswith("quack: not checked: quack runs only on NVIDIA GPUs")
+    (head, records), = stored.read(tmp_path)
+    assert head["unavailable"].startswith("quack runs only on NVIDIA GPUs") and records == []
+    assert {cell["cell"] for cell in head["matrix"].values()} == {"not run"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
+from cebench.errors import EXIT_FINDING, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 
 NAME = "check"
 HELP = "check torch's cross entropy (or --impl NAME) against the float64 reference"
@@ -16,7 +16,8 @@ DESCRIPTION = (
     "and bad input. With --impl, check that implementation (eager, compile, liger, "
     "quack, by_hand) on the same rules plus the contracts a user assumes (inputs left "
     "unchanged, repeatable loss, gradient), and print its support x conformance row. "
-    "Exit 1 when a rule is broken.")
+    "Exit 1 when a rule is broken; with --impl --record, 3 when the implementation could "
+    "not run here (recorded as such).")
 
 
 def add_arguments(parser) -> None:
@@ -65,6 +66,13 @@ def run(args) -> int:
     return EXIT_FINDING if report.broken else EXIT_OK
 
 
+def _store(report: dict, results_dir: str) -> Path:
+    from cebench.environment import machine_name
+    from cebench.results import impls as stored
+
+    return stored.store(report, Path(results_dir), machine_name(), _commit())
+
+
 def _commit() -> str | None:
     """The checked-out commit of the working directory's repository, if any."""
     import subprocess
@@ -92,7 +100,12 @@ def _run_impl(args, devices: list[str]) -> int:
     try:
         report = impl_check.check_impl(args.impl, devices, args.match)
     except Unavailable as exc:
-        raise InputError(f"--impl {args.impl}: {exc}") from exc
+        if not args.record:
+            raise InputError(f"--impl {args.impl}: {exc}") from exc
+        # a release that cannot run here is part of its history: recorded, exit 3
+        path = _store(impl_check.unavailable_report(args.impl, devices, str(exc)), args.record)
+        print(f"{args.impl}: not checked: {exc}; recorded in {path}")
+        return EXIT_INCONCLUSIVE
     cases = [case for _, case in report.cases]
     shown = cases if args.all else [c for c in cases if c.verdict not in ("matches", "skipped",
                                                                          "unsupported")
@@ -103,9 +116,5 @@ def _run_impl(args, devices: list[str]) -> int:
     if args.json:
         _write_json(args.json, report.to_json())
     if args.record:
-        from cebench.environment import machine_name
-        from cebench.results import impls as stored
-
-        path = stored.store(report.to_json(), Path(args.record), machine_name(), _commit())
-        print(f"verdicts stored in {path}")
+        print(f"verdicts stored in {_store(report.to_json(), args.record)}")
     return EXIT_FINDING if report.broken else EXIT_OK

@@ -31,7 +31,8 @@ import os
 import sys
 from pathlib import Path
 
-from cebench.impls.base import Implementation, Support, Unavailable, version_tuple
+from cebench.impls.base import (Implementation, Support, Unavailable, installed_version,
+                                 version_tuple)
 
 WEIGHT_SINCE = (0, 5, 3)
 
@@ -69,8 +70,6 @@ def interpreter_float_arguments() -> bool:
 
 
 def unavailable(device: str) -> str | None:
-    from cebench.impls.base import installed_version
-
     missing = [name for name in ("liger-kernel", "triton") if installed_version(name) is None]
     if missing:
         return (f"liger needs {' and '.join(missing)}, not installed: "
@@ -133,7 +132,12 @@ def load(device: str):
         os.environ["TRITON_INTERPRET"] = "1"
         interpreter_float_arguments()
     logging.getLogger("liger_kernel").setLevel(logging.ERROR)  # its backend discovery notes
-    LigerCrossEntropyLoss = loss_module_class()
+    try:
+        LigerCrossEntropyLoss = loss_module_class()
+    except Exception as exc:  # noqa: BLE001 - a release that does not import with this torch
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise Unavailable(f"liger-kernel {installed_version('liger-kernel')} does not import "
+                          f"here: {type(exc).__name__}: {first}") from exc
 
     def liger_cross_entropy(input, target, weight=None, ignore_index: int = -100,
                             reduction: str = "mean", label_smoothing: float = 0.0):

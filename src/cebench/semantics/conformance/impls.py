@@ -424,6 +424,21 @@ def check_impl(name: str, devices: list[str], match: str | None = None) -> ImplR
     return report
 
 
+def unavailable_report(name: str, devices: list[str], reason: str) -> dict:
+    """The stored form of an implementation that could not run here (every row 'not run',
+    the reason in each cell), so that a release history shows it."""
+    impl = impls.get(name)
+    return _json_safe({
+        "implementation": name, "version": impl.version(), "torch_version": torch.__version__,
+        "python": platform.python_version(), "devices": {d: device_name(d) for d in devices},
+        "adaptations": [], "unavailable": reason,
+        "summary": {"verdicts": {}, "rows_differ": []},
+        "matrix": {rule: {"cases": 0, "unsupported": 0, "differ": 0, "cell": "not run",
+                          "text": reason} for rule in RULE_IDS},
+        "cases": [],
+    })
+
+
 def format_matrix(report: ImplReport) -> str:
     lines = [f"{report.implementation} {report.version or ''} (torch {report.torch_version}; "
              + ", ".join(f"{d}: {n}" for d, n in report.devices.items()) + ")"]
