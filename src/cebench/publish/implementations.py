@@ -234,6 +234,9 @@ def render_doc(results_dir: Path = RESULTS_DIR) -> str:
         lines += [f"### `{machine}`", ""]
         lines += [f"- {line}" for line in conformance_lines(part)]
         lines += [""] + _md_table(matrix_table(part), "rule") + [""]
+        for _, head in versions[versions["match"] != ""].iterrows():
+            lines += [f"`{head['implementation']} {head['version']}` was checked on the grid "
+                      f"cases whose name matches `{head['match']}` only.", ""]
         adaptations = sorted({a for text in versions["adaptations"] for a in text.split("; ")
                               if a})
         if adaptations:

@@ -85,7 +85,8 @@ def load(results_dir, machine: str | None = None):
                "torch_version": plain_version(head.get("torch_version")),
                "devices": ", ".join(sorted(head.get("devices") or {})),
                "rows_differ": ", ".join((head.get("summary") or {}).get("rows_differ", [])),
-               "adaptations": "; ".join(head.get("adaptations") or [])}
+               "adaptations": "; ".join(head.get("adaptations") or []),
+               "match": head.get("match") or ""}
         heads.append(row)
         for rule, cell in (head.get("matrix") or {}).items():
             cells.append({**{k: row[k] for k in ("machine", "implementation", "version",

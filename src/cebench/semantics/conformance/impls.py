@@ -94,6 +94,7 @@ class ImplReport:
     torch_version: str
     devices: dict[str, str]
     python: str = field(default_factory=platform.python_version)
+    match: str | None = None  # the regex that chose the grid cases (None: all of them)
     adaptations: list[str] = field(default_factory=list)
     cases: list[tuple[str, CaseResult]] = field(default_factory=list)  # (rule, result)
 
@@ -123,7 +124,7 @@ class ImplReport:
         return _json_safe({
             "implementation": self.implementation, "version": self.version,
             "torch_version": self.torch_version, "python": self.python,
-            "devices": self.devices, "adaptations": self.adaptations,
+            "devices": self.devices, "match": self.match, "adaptations": self.adaptations,
             "summary": {"verdicts": self.verdict_counts(), "rows_differ": self.broken},
             "matrix": self.matrix(),
             "cases": [dict(asdict(case), rule=rule) for rule, case in self.cases],
@@ -377,7 +378,7 @@ def check_impl(name: str, devices: list[str], match: str | None = None) -> ImplR
     if not usable:
         raise Unavailable("; ".join(reasons))
     report = ImplReport(name, impl.version(), torch.__version__,
-                        {d: device_name(d) for d in usable})
+                        {d: device_name(d) for d in usable}, match=match)
     if name == "liger":
         from cebench.impls.liger import ENTRY_POINT
 
