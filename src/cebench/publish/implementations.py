@@ -50,8 +50,8 @@ def conformance_lines(cells: pd.DataFrame) -> list[str]:
             else:
                 differ.append(f"{label} in {', '.join(broken['rule'])}")
         text = f"**`{machine}`**: " + (
-            f"{', '.join(keep)} keep every checked rule of the weighted semantics" if keep
-            else "no implementation keeps every checked rule")
+            f"{', '.join(keep)} keep{'s' if len(keep) == 1 else ''} every checked rule of the "
+            "weighted semantics" if keep else "no implementation keeps every checked rule")
         if differ:
             text += "; differ: " + "; ".join(differ)
         lines.append(text + ".")

@@ -130,4 +130,5 @@ def matrix(cells, order=None, rules=None):
             order.index(c.split()[0]) if c.split()[0] in order else len(order), c))]
     if rules:
         table = table.reindex([r for r in rules if r in table.index])
+    table.columns.name = None
     return table

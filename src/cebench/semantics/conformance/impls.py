@@ -172,7 +172,7 @@ def _fmt(value) -> str:
 
 def _both_values(result: CaseResult) -> str:
     if result.torch_error:
-        return f"raises {result.torch_error}; reference {_fmt(result.reference_loss)}"
+        return f"raises: {result.torch_error}; reference {_fmt(result.reference_loss)}"
     if result.kind == "contract":
         return result.note
     if result.kind == "bad_input":
@@ -348,12 +348,12 @@ def _bad_input_against_torch(case, device: str, fn) -> CaseResult:
         result = run_bad_input_case(case, device, fn)
     if result.verdict == "crashes":
         torch_result = run_bad_input_case(case, device)
-        result.note += "; torch " + ("raises " + (torch_result.torch_error or "")
+        result.note += "; torch " + ("raises: " + (torch_result.torch_error or "")
                                      if torch_result.verdict == "raises" else "accepts it")
         return result
     if result.verdict == "accepts":
         torch_result = run_bad_input_case(case, device)
-        result.note = ("torch raises " + (torch_result.torch_error or "")
+        result.note = ("torch raises: " + (torch_result.torch_error or "")
                        if torch_result.verdict == "raises" else "torch accepts it too")
     result.rule_broken = False  # the reference's own rejection is checked with torch
     return result
