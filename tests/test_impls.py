@@ -331,3 +331,26 @@ def test_an_implementation_that_cannot_run_is_recorded_with_record(capsys, tmp_p
     (head, records), = stored.read(tmp_path)
     assert head["unavailable"].startswith("quack runs only on NVIDIA GPUs") and records == []
     assert {cell["cell"] for cell in head["matrix"].values()} == {"not run"}
+
+
+def test_run_suite_leaves_the_implementations_out_on_a_cpu_unless_asked():
+    """scripts/run-suite.sh's CPU default: a --bench regex that keeps every benchmark but
+    bench_impls (asv matches it against 'module.Class.method(params)')."""
+    import re as regex
+
+    script = (REPO / "scripts" / "run-suite.sh").read_text()
+    found = regex.search(r"cpu_defaults\+=\(--bench '([^']+)'\)", script)
+    assert found and 'CEBENCH_IMPLS:-0}" != 1' in script
+    keep = regex.compile(found.group(1))
+    assert not keep.search("bench_impls.ImplTime.time_forward('eager', 'small', 'float32', 'none')")
+    assert not keep.search("bench_impls.CompileTime.track_compile_seconds_forward")
+    for name in ("bench_loss.Core.time_forward('small', 'float32', 'mean', 'none')",
+                 "bench_instructions.Instructions.track_instructions_forward",
+                 "bench_environment.Environment.track_torch_version"):
+        assert keep.search(name)
+    names = subprocess.run(
+        ["bash", "-c", f"source <(sed -n '/^names_benchmarks()/,/^}}/p' {REPO}/scripts/run-suite.sh)"
+         "; for a in '--bench Core' '-b X' '--bench=X' '-bX' '-a rounds=2' ''; do "
+         "names_benchmarks $a && echo yes || echo no; done"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert names == ["yes", "yes", "yes", "yes", "no", "no"]
