@@ -354,3 +354,41 @@ def test_run_suite_leaves_the_implementations_out_on_a_cpu_unless_asked():
          "names_benchmarks $a && echo yes || echo no; done"],
         capture_output=True, text=True, check=True).stdout.split()
     assert names == ["yes", "yes", "yes", "yes", "no", "no"]
+
+
+def test_compile_time_is_the_first_call_on_an_empty_inductor_cache(monkeypatch, tmp_path):
+    import os
+
+    from cebench.impls import compile as compiled
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    seen = []
+
+    def first_call():
+        folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        seen.append((folder, os.listdir(folder)))
+
+    seconds = compiled.compile_seconds(first_call)
+    assert seconds >= 0 and len(seen) == 1
+    folder, contents = seen[0]
+    assert folder != str(tmp_path) and contents == [] and not os.path.exists(folder)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path)
+
+
+def test_compile_time_benchmark_compiles_nothing_in_setup(monkeypatch):
+    import sys as system
+
+    system.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_impls
+    finally:
+        system.path.remove(str(REPO / "benchmarks"))
+    monkeypatch.setattr(impls, "prepared_calls", lambda *a: pytest.fail("compiled in setup"))
+    bench = bench_impls.CompileTime()
+    bench.setup("compile", "small", "random")
+    assert bench.inputs.case.name == "small.contiguous.float32.mean.w-random"
+    assert bench_impls.CompileTime.params == [["compile"], ["small"], ["none", "random"]]
+    with pytest.raises(NotImplementedError, match="needs CUDA"):
+        bench_impls.ImplKernel().setup("eager", "small", "float32", "random")
+    with pytest.raises(NotImplementedError, match=r"^liger "):
+        bench_impls.ImplTime().setup("liger", "small", "float32", "random")
