@@ -392,3 +392,12 @@ def test_compile_time_benchmark_compiles_nothing_in_setup(monkeypatch):
         bench_impls.ImplKernel().setup("eager", "small", "float32", "random")
     with pytest.raises(NotImplementedError, match=r"^liger "):
         bench_impls.ImplTime().setup("liger", "small", "float32", "random")
+
+
+def test_the_torch_range_is_enforced():
+    from cebench.impls.base import in_range
+
+    assert in_range("2.13.0+cpu", ">=2.1.2") and in_range("2.1.2", ">=2.1.2")
+    assert not in_range("2.0.1", ">=2.1.2") and in_range("1.0", "any")
+    with pytest.raises(ValueError, match="a torch range is 'any' or '>=VERSION'"):
+        in_range("2.0", "<3")

@@ -117,6 +117,9 @@ class Implementation:
         if reason:
             return reason
         support = self.support
+        torch_version = installed_version("torch")
+        if torch_version and not in_range(torch_version, support.torch):
+            return f"{self.name} needs torch {support.torch}, this is {torch_version}"
         if device not in support.devices:
             return f"{self.name} does not run on {device} (runs on {', '.join(support.devices)})"
         unsupported = support.unsupported(features)
@@ -137,3 +140,12 @@ def version_tuple(version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
     return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def in_range(version: str, spec: str) -> bool:
+    """Whether ``version`` satisfies ``spec``: 'any' or '>=X.Y[.Z]'."""
+    if spec == "any":
+        return True
+    if not spec.startswith(">="):
+        raise ValueError(f"a torch range is 'any' or '>=VERSION', not {spec!r}")
+    return version_tuple(version) >= version_tuple(spec[2:])
