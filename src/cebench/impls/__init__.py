@@ -39,7 +39,6 @@ def features_of(case: Case) -> Features:
         ignores=bool(case.ignore_fraction), label_smoothing=bool(case.label_smoothing),
         prob_targets=case.target_kind == "probability", rank=len(case.shape),
         dtype=case.storage_dtype, autocast=case.autocast_dtype is not None,
-        contiguous=case.layout in ("contiguous", "prob_targets"),
     )
 
 

@@ -32,7 +32,6 @@ class Features:
     rank: int = 2                  # dimensions of the logits: 1 (C,), 2 (N, C), 3+ (N, C, d1...)
     dtype: str = "float32"
     autocast: bool = False
-    contiguous: bool = True        # the logits' memory layout is the default one
 
 
 @dataclasses.dataclass(frozen=True)
