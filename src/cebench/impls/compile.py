@@ -22,7 +22,6 @@ SUPPORT = Support(
     weight=True, ignore_index=True, label_smoothing=True, reductions=("none", "mean", "sum"),
     prob_targets=True, ranks="any", dtypes=ALL_DTYPES, devices=("cpu", "cuda"),
     timed_devices=("cpu", "cuda"), torch=">=2.0", autocast=True,
-    notes=("the first call of each new graph compiles (not timed; see compile time)",),
 )
 #: Recompiles allowed per function: the conformance grid needs a few hundred graphs.
 RECOMPILE_LIMIT = 4096
