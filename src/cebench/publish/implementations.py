@@ -73,10 +73,11 @@ def ratio_rows(df: pd.DataFrame, impl: str = "compile") -> pd.DataFrame:
     return rows[rows["impl"] == impl]
 
 
-def compile_lines(df: pd.DataFrame) -> list[str]:
+def compile_lines(df: pd.DataFrame, counts: pd.DataFrame | None = None) -> list[str]:
     """What compile costs or saves against eager, per machine and torch version, weighted
     and unweighted, per pass: geometric mean of the paired ratios over the cases with a
-    95 % interval across cases; the compile time on cold caches; instructions per call."""
+    95 % interval across cases; the compile time on cold caches; instructions per call
+    (``counts``, :func:`cebench.results.impls.load_instructions`)."""
     rows = ratio_rows(df)
     if rows.empty:
         return ["No compile-vs-eager results (`bench_impls.ImplVsEager`): "
@@ -96,8 +97,8 @@ def compile_lines(df: pd.DataFrame) -> list[str]:
                 + "; ".join(parts) + f" (paired ratios, geometric mean over {n_cases} cases, "
                 f"{LEVEL:.0%} interval across cases)")
         extra = _compile_seconds_words(df, machine, version)
-        counts = _instruction_words(df, machine, version)
-        lines.append(text + "".join(f"; {w}" for w in (extra, counts) if w) + ".")
+        instruction_words = _instruction_words(counts, machine, version)
+        lines.append(text + "".join(f"; {w}" for w in (extra, instruction_words) if w) + ".")
     return lines
 
 
@@ -111,25 +112,22 @@ def _compile_seconds_words(df, machine, version) -> str:
         f"{seconds:.1f} s {PASS_WORDS.get(p, p)}" for p, seconds in per_pass.items())
 
 
-def instruction_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Instructions per call of each implementation (``ImplInstructions``), newest runs:
-    one row per machine, torch version, case and pass; a column per implementation and the
-    ratio of each to eager."""
-    if df.empty or "impl" not in df:
+def instruction_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """Instructions per call of each implementation (``counts``: the records
+    :func:`cebench.results.impls.load_instructions` reads): one row per machine, torch
+    version, case and pass; a column per implementation and the ratio of each to eager."""
+    if counts is None or counts.empty:
         return pd.DataFrame()
-    rows = results.ok(results.latest_runs(df), "ImplInstructions.")
-    if rows.empty:
-        return pd.DataFrame()
-    table = rows.pivot_table(index=["machine", "torch_version", "family", "weighting", "pass"],
-                             columns="impl", values="value", aggfunc="median")
-    for impl in table.columns:
-        if impl != "eager" and "eager" in table:
+    table = counts.pivot_table(index=["machine", "torch_version", "case", "pass"],
+                               columns="impl", values="instructions_per_call", aggfunc="median")
+    for impl in [c for c in table.columns if c != "eager"]:
+        if "eager" in table:
             table[f"{impl}/eager"] = table[impl] / table["eager"]
     return table
 
 
-def _instruction_words(df, machine, version) -> str:
-    table = instruction_table(df)
+def _instruction_words(counts, machine, version) -> str:
+    table = instruction_table(counts)
     if table.empty or "compile/eager" not in table:
         return ""
     try:
@@ -138,15 +136,18 @@ def _instruction_words(df, machine, version) -> str:
         return ""
     words = []
     for pass_, by_pass in part.groupby(level="pass"):
-        words.append(f"{ratio_with_interval(by_pass['compile/eager'].dropna())} "
+        ratios = by_pass["compile/eager"].dropna()
+        words.append(f"{', '.join(signed_percent(r) for r in ratios)} "
                      f"{PASS_WORDS.get(pass_, pass_)}")
-    return "instructions per call against eager " + ", ".join(words)
+    cases = ", ".join(sorted(set(part.index.get_level_values("case"))))
+    return f"instructions per call against eager {'; '.join(words)} ({cases})"
 
 
-def conclusion(df: pd.DataFrame, cells: pd.DataFrame) -> list[str]:
+def conclusion(df: pd.DataFrame, cells: pd.DataFrame, counts: pd.DataFrame | None = None
+               ) -> list[str]:
     """The page's opening: semantics first (a wrong but fast kernel is a finding), then
     what compile costs or saves against eager."""
-    return conformance_lines(cells) + compile_lines(df)
+    return conformance_lines(cells) + compile_lines(df, counts)
 
 
 # --- the matrix and the release history -------------------------------------------------

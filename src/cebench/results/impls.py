@@ -132,3 +132,39 @@ def matrix(cells, order=None, rules=None):
         table = table.reindex([r for r in rules if r in table.index])
     table.columns.name = None
     return table
+
+
+# --- instruction counts per implementation (cebench impls --count-instructions) -------------
+
+def store_instructions(records: list[dict], results_dir: Path, machine: str,
+                       commit: str | None = None) -> Path:
+    """Write :func:`cebench.impls.instructions.measure`'s records to
+    ``<results>/<machine>/impls/instructions-torch-<version>.json``; returns the path."""
+    versions = {plain_version(r.get("torch_version")) for r in records}
+    if len(versions) != 1:
+        raise ValueError(f"records of one torch version expected, got {sorted(versions)}")
+    folder = Path(results_dir) / machine / IMPLS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"instructions-torch-{versions.pop()}.json"
+    path.write_text(json.dumps({"machine": machine, "commit": commit, "records": records},
+                               indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_instructions(results_dir, machine: str | None = None):
+    """Every stored instruction record as a frame: machine, torch_version, impl, case,
+    pass, instructions_per_call (NaN where skipped)."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(results_dir).glob(f"*/{IMPLS_DIR}/instructions-torch-*.json")):
+        if machine is not None and path.parent.parent.name != machine:
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for r in data.get("records", []):
+            rows.append({"machine": data.get("machine") or path.parent.parent.name,
+                         "torch_version": plain_version(r.get("torch_version")),
+                         "impl": r["impl"], "case": r["case"], "pass": r["pass"],
+                         "instructions_per_call": r.get("instructions_per_call", float("nan")),
+                         "cpu_capability": r.get("cpu_capability")})
+    return pd.DataFrame(rows)
