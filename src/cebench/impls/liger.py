@@ -137,7 +137,7 @@ def load(device: str):
     except Exception as exc:  # noqa: BLE001 - a release that does not import with this torch
         first = (str(exc).strip().splitlines() or [""])[0]
         raise Unavailable(f"liger-kernel {installed_version('liger-kernel')} does not import "
-                          f"here: {type(exc).__name__}: {first}") from exc
+                          f"here: it raises: {type(exc).__name__}: {first}") from exc
 
     def liger_cross_entropy(input, target, weight=None, ignore_index: int = -100,
                             reduction: str = "mean", label_smoothing: float = 0.0):

@@ -172,12 +172,21 @@ def release_table(cells: pd.DataFrame, impl: str = "liger") -> pd.DataFrame:
 
 
 def release_changes(cells: pd.DataFrame, impl: str = "liger") -> list[str]:
-    """Where a row's verdict changed from one stored release to the next."""
+    """The releases that did not run here (with the reason), then where a row's verdict
+    changed from one checked release to the next."""
     table = release_table(cells, impl)
-    lines = []
-    versions = list(table.columns)
-    for rule, marks in table.iterrows():
-        for before, after in zip(versions, versions[1:]):
+    if table.empty:
+        return []
+    part = cells[cells["implementation"] == impl]
+    lines, checked = [], []
+    for version in table.columns:
+        if (table[version] == "not run").all():
+            reason = part[part["version"] == version]["text"].iloc[0]
+            lines.append(f"{version}: not checked ({reason})")
+        else:
+            checked.append(version)
+    for rule, marks in table[checked].iterrows():
+        for before, after in zip(checked, checked[1:]):
             if marks[before] != marks[after]:
                 lines.append(f"{rule}: {marks[before]} in {before}, {marks[after]} in {after}")
     return lines
@@ -249,8 +258,9 @@ def render_doc(results_dir: Path = RESULTS_DIR) -> str:
             lines += [f"#### `{impl}` across releases", ""]
             lines += _md_table(table.map(lambda v: MARKS.get(v, v)), "rule") + [""]
             changes = release_changes(part, impl)
-            lines += ([f"- {c}" for c in changes] if changes
-                      else ["No row changed between the stored releases."]) + [""]
+            if not any(": not checked (" not in c for c in changes):
+                changes.append("No row changed between the checked releases.")
+            lines += [f"- {c}" for c in changes] + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -320,7 +330,8 @@ def release_chart(cells: pd.DataFrame, impl: str = "liger"):
     ax.set_xticks([j + 0.5 for j in range(table.shape[1])], table.columns, rotation=60)
     ax.set_yticks([i + 0.5 for i in range(table.shape[0])], table.index)
     ax.set_title(f"{impl}: conformance per release")
-    ax.legend(handles=[Patch(color=c, label=m) for m, c in CELL_COLOURS.items() if m != "not run"],
+    ax.legend(handles=[Patch(facecolor=c, edgecolor="#999999", label=m)
+                       for m, c in CELL_COLOURS.items()],
               loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     return fig
