@@ -16,8 +16,8 @@ DESCRIPTION = (
     "and bad input. With --impl, check that implementation (eager, compile, liger, "
     "quack, by_hand) on the same rules plus the contracts a user assumes (inputs left "
     "unchanged, repeatable loss, gradient), and print its support x conformance row. "
-    "Exit 1 when a rule is broken; with --impl --record, 3 when the implementation could "
-    "not run here (recorded as such).")
+    "Exit 1 when a rule is broken. With --impl --record, exit 3 when the implementation "
+    "could not run here (recorded as such).")
 
 
 def add_arguments(parser) -> None:
