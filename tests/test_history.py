@@ -349,3 +349,34 @@ def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(InputError, match=r"bad\.jsonl: not a record of `cebench instructions "
                        r"--explain --json` \(KeyError"):
         findings.load_explanations(tmp_path, "m")
+
+
+def test_dry_run_names_what_the_replicates_measure(monkeypatch, capsys):
+    """--replicate-bench replaces the replicate runs' benchmarks (by default the core grid
+    and the control workload); the dry run prints what each kind of run measures."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PIP_CONSTRAINT", "")
+    monkeypatch.setattr(history, "pip_constraint_files", lambda *a, **k: [])
+    assert main(["history", "--releases", "2.13.0,2.14.1", "--replicates", "2",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  replicate runs measure: ^bench_environment\\. ^bench_control\\. " \
+           "^bench_loss\\.Core\\." in out
+    assert main(["history", "--releases", "2.13.0,2.14.1", "--replicates", "2",
+                 "--replicate-bench", "^bench_loss\\.WeightOverhead\\.", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  replicate runs measure: ^bench_loss\\.WeightOverhead\\.\n" in out
+    assert "  first runs measure: ^bench_environment\\." in out
+
+
+def test_the_control_workload_is_fixed_and_correct():
+    import numpy as np
+
+    from cebench.measure import control
+
+    x = control.control_logits()
+    assert x.shape == control.CONTROL_SHAPE and x.dtype == np.float32
+    assert np.array_equal(x, control.control_logits())
+    x64 = x.astype(np.float64)
+    expected = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).sum()
+    assert control.log_softmax_rows(x) == pytest.approx(expected, rel=1e-5)

@@ -76,13 +76,12 @@ def consecutive_changes(df: pd.DataFrame, *, threshold: float = 0.05,
         runs = runs[runs["replicate"] == 1]
     parts = []
     for machine, rows in runs.groupby("machine"):
-        extra = {}
-        if pooled and (noise := compare.replicate_noise(rows, machine)) is not None:
-            extra["reference"] = {machine: noise}
+        extra = {"reference": rows} if pooled else {}
         versions = release_order(rows["torch_version"].dropna())
         for base, cand in zip(versions, versions[1:]):
             pair = rows[rows["torch_version"].isin([base, cand])]
-            have = pair.groupby(["benchmark", "commit"])["torch_version"].nunique()
+            measured = pair[pair["status"].isin(compare.select.MEASURED_STATUSES)]
+            have = measured.groupby(["benchmark", "commit"])["torch_version"].nunique()
             both = have[have == 2].reset_index()[["benchmark", "commit"]]
             if both.empty:
                 continue
