@@ -311,6 +311,9 @@ def _isolated_bad_input_case(case, device: str, fn) -> CaseResult:
     receiver, sender = ctx.Pipe(duplex=False)
 
     def child() -> None:
+        import faulthandler
+
+        faulthandler.disable()  # a crash here is the verdict, not a traceback to print
         try:
             sender.send(asdict(run_bad_input_case(case, device, fn)))
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
