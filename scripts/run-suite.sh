@@ -41,24 +41,36 @@ launch=${CEBENCH_LAUNCH_METHOD:-forkserver}
 
 # On a machine without a GPU the default run stays short (about a quarter of an hour on
 # two cores): one round per benchmark (asv's default is two; replicate runs measure the
-# run-to-run noise instead) and no instruction counts, whose valgrind start-up alone costs
-# minutes per torch environment. CEBENCH_INSTRUCTIONS_MATCH=. counts every case; `-a
-# rounds=2` restores asv's rounds.
+# run-to-run noise instead), no instruction counts, whose valgrind start-up alone costs
+# minutes per torch environment, and no implementation benchmarks (bench_impls), whose
+# torch.compile cases compile for tens of seconds each. CEBENCH_INSTRUCTIONS_MATCH=. counts
+# every case; CEBENCH_IMPLS=1 runs the implementations (or name them with --bench);
+# `-a rounds=2` restores asv's rounds.
+names_benchmarks() {
+    for arg in "$@"; do
+        case "$arg" in -b|--bench|--bench=*|-b?*) return 0 ;; esac
+    done
+    return 1
+}
 cpu_defaults=()
 if [[ "$machine" == cpu-* ]]; then
+    if [ "${CEBENCH_IMPLS:-0}" != 1 ] && ! names_benchmarks "${asv_args[@]}"; then
+        cpu_defaults+=(--bench '^(?!bench_impls\.)')
+        echo "cebench: no implementation benchmarks in this run (CEBENCH_IMPLS=1 to run them)"
+    fi
     if [ -z "${CEBENCH_INSTRUCTIONS_MATCH+set}" ]; then
         export CEBENCH_INSTRUCTIONS_MATCH='^$'  # no case
         echo "cebench: no instruction counts in this run (CEBENCH_INSTRUCTIONS_MATCH=. to count them)"
     fi
     if [[ " ${asv_args[*]-} " != *"rounds="* ]]; then
-        cpu_defaults=(-a rounds=1)
+        cpu_defaults+=(-a rounds=1)
     fi
 fi
 
 # CEBENCH_REPLICATES=N runs the suite N times, the torch environments interleaved (A B A B
 # ...); run k > 1 is stored beside the first as <asv name>-r<k>.json. `cebench compare`
-# measures run-to-run noise from such replicates; with one run per side its verdict is
-# "inconclusive" (docs/measurement.md).
+# measures run-to-run noise from such replicates; with too few runs a side its verdict is
+# "inconclusive" (docs/verdicts.md).
 status=0
 bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "$results_root/$machine" \
     --config "$local_config" --machine "$machine" --launch-method "$launch" --record-samples \
