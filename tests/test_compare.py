@@ -607,3 +607,114 @@ def test_replicate_shifts_and_noise():
     assert compare.replicate_noise(df, "other") is None
     assert compare.replicate_number("abc-env-r12.json") == 12
     assert compare.replicate_number("abc-env.json") == 1
+
+
+# --- run selection in full ------------------------------------------------------------------
+
+
+def _three_envs():
+    rows = []
+    for env, version, commit in (("virtualenv-torch2.13.0", "2.13.0", "aaaa1111"),
+                                 ("virtualenv-torch2.14.1", "2.14.1", "aaaa1111"),
+                                 ("virtualenv-torch2.14.1-b", "2.14.1", "bbbb2222")):
+        rows.append(synthetic(env, 1, 0, n=2).assign(torch_version=version, commit=commit))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_spec_keys_combine_and_env_names_match_exactly_first():
+    df = _three_envs()
+    pick = lambda text: set(compare.Spec.parse(text).select(df, "baseline")["env_name"])  # noqa: E731
+    assert pick("torch=2.14.1") == {"virtualenv-torch2.14.1", "virtualenv-torch2.14.1-b"}
+    assert pick("torch=2.14.1,commit=bbbb") == {"virtualenv-torch2.14.1-b"}
+    assert pick("commit=aaaa,torch=2.14.1") == {"virtualenv-torch2.14.1"}
+    assert pick("env=virtualenv-torch2.14.1") == {"virtualenv-torch2.14.1"}  # exact wins
+    assert pick("env=torch2.14") == {"virtualenv-torch2.14.1", "virtualenv-torch2.14.1-b"}
+    assert pick("env=2.13,commit=aaaa") == {"virtualenv-torch2.13.0"}
+    for text, message in (
+            ("commit=ffff", "baseline 'commit=ffff': no results for commit ffff; available: "
+                            "aaaa1111, bbbb2222"),
+            ("torch=2.13.0,commit=bbbb", "baseline 'torch=2.13.0,commit=bbbb': no results for "
+                                         "commit bbbb; available: aaaa1111, bbbb2222"),
+            ("env=nope", "baseline 'env=nope': no environment matches 'nope'; available: "
+                         "virtualenv-torch2.13.0, virtualenv-torch2.14.1, "
+                         "virtualenv-torch2.14.1-b"),
+            ("torch=2.13.0,env=-b", "baseline 'torch=2.13.0,env=-b': no environment matches "
+                                    "'-b'; available: virtualenv-torch2.13.0, "
+                                    "virtualenv-torch2.14.1, virtualenv-torch2.14.1-b")):
+        with pytest.raises(InputError) as err:
+            compare.Spec.parse(text).select(df, "baseline")
+        assert str(err.value) == message
+    with pytest.raises(InputError) as err:
+        compare.Spec.parse("torch=1").select(df.assign(torch_version=None), "candidate")
+    assert str(err.value) == "candidate 'torch=1': no results for torch 1; available: " \
+                             "(none recorded)"
+
+
+def test_spec_messages_in_full():
+    with pytest.raises(InputError) as err:
+        compare.Spec.parse("python=3.11")
+    assert str(err.value) == ("bad run spec 'python=3.11': expected KEY=VALUE[,KEY=VALUE] "
+                              "with KEY one of torch, commit, env (e.g. torch=2.13.0)")
+    with pytest.raises(InputError) as err:
+        compare.Spec.parse(" , ")
+    assert str(err.value) == "empty run spec ' , ': e.g. torch=2.13.0 or commit=abc123"
+
+
+def test_choose_commits_per_benchmark_with_notes_in_full():
+    a, b = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
+
+    def runs(side, commit, day, names=("x", "y")):
+        return pd.concat([track_rows(side, name, "seconds", [1.0 + day]) for name in names]
+                         ).assign(commit=commit, date=pd.Timestamp("2026-01-01")
+                                  + pd.Timedelta(days=day), file=f"{commit}-{side}.json")
+
+    base = pd.concat([runs("a", "c1", 1), runs("a", "c2", 2, names=("x",)),
+                      runs("a", "c3", 3, names=("z",))])
+    cand = pd.concat([runs("b", "c1", 1), runs("b", "c2", 2)])
+    kept_a, kept_b, notes = compare.choose_commits(base, cand, a, b)
+    chosen = kept_a.groupby("short_name")["commit"].agg(set).to_dict()
+    # x: newest both measured (c2); y: only at c1 on this side; z: never on the other side,
+    # so this side's newest measurement of it
+    assert chosen == {"C.x": {"c2"}, "C.y": {"c1"}, "C.z": {"c3"}}
+    assert notes[0] == ("baseline torch=a: runs at 3 commits; taking per benchmark the newest "
+                        "commit both sides measured, else its newest (c1, c2, c3; name "
+                        "another with commit=)")
+    # y: the newest commit both sides measured is c1, though the candidate has a newer one
+    assert kept_b.groupby("short_name")["commit"].agg(set).to_dict() == {
+        "C.x": {"c2"}, "C.y": {"c1"}}
+    assert notes[1] == ("candidate torch=b: runs at 2 commits; taking per benchmark the newest "
+                        "commit both sides measured (c1, c2; name another with commit=)")
+    # a benchmark this side only ever skipped: its newest row stands
+    skipped = runs("a", "c4", 4, names=("w",)).assign(status="skipped")
+    kept, _, _ = compare.choose_commits(pd.concat([base, skipped]), cand, a, b)
+    assert set(kept.loc[kept["short_name"] == "C.w", "commit"]) == {"c4"}
+    # one commit on a side: nothing narrowed there
+    _, same, notes = compare.choose_commits(base, runs("b", "c1", 1), a, b)
+    assert len(same) == 2 and len(notes) == 1
+
+
+def test_copies_keep_the_lowest_replicate_and_drop_nothing_else():
+    df = synthetic("a", 2, 1, n=3).assign(file=lambda d: d["file"].map(
+        {"a-0.json": "x.json", "a-1.json": "x-r2.json"}))
+    copy = df[df["file"] == "x-r2.json"].assign(file="x-r3.json")
+    kept, dropped = compare.drop_duplicate_runs(pd.concat([copy, df]))
+    assert dropped == ["x-r3.json"] and sorted(kept["file"].unique()) == ["x-r2.json", "x.json"]
+    other = df[df["file"] == "x.json"].assign(value=lambda d: d["value"] * 1.001,
+                                              file="x-r4.json")
+    assert compare.drop_duplicate_runs(pd.concat([df, other]))[1] == []
+    assert compare.drop_duplicate_runs(df)[0] is df
+    empty = df.iloc[:0]
+    assert compare.drop_duplicate_runs(empty) == (empty, [])
+
+
+def test_select_results_by_machine_and_name_with_params():
+    df = pd.concat([synthetic("a", 1, 0, n=3).assign(params="'x'"),
+                    synthetic("a", 1, 0, n=3, machine="other")])
+    assert list(compare.select_results(df, bench=r"time_1\('x'\)$")["short_name"]) == \
+        ["C.time_1"]
+    assert set(compare.select_results(df, machine="other")["machine"]) == {"other"}
+    assert len(compare.select_results(df, machine="m")) == 3
+    with pytest.raises(InputError, match=r"^--bench 'nothing' matches no benchmark$"):
+        compare.select_results(df, bench="nothing")
+    with pytest.raises(InputError, match=r"^unknown machine 'x'; available: m, other$"):
+        compare.select_results(df, machine="x")

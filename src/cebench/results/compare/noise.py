@@ -19,6 +19,14 @@ a group too) and benchmark b:
 * ``v[b]`` is then shrunk towards its unit's common value (:func:`shrink_variances`,
   Smyth 2004), the prior's weight capped at the median benchmark's own degrees of freedom
   so that the common value never outweighs a benchmark's own replicates.
+* A benchmark's noise also changes from one group to the next beyond the group's level
+  (one that switches between a fast and a slow mode in one session and not in the next).
+  How much is measured over every (group, benchmark) cell, as the prior degrees of freedom
+  ``d0`` of each cell's own variance around ``level[g] v[b]`` (:func:`interaction_df`).
+  Each side's variance is then the empirical-Bayes mix of the fit and its own residuals,
+  (d0 level v + d s^2) / (d0 + d), with d0 + d degrees of freedom
+  (:meth:`NoiseModel.side_variance`): where the machine's benchmarks change their noise a
+  lot between sessions, d0 is small and a test's critical value grows with it.
 """
 
 from __future__ import annotations
@@ -137,6 +145,28 @@ def fit_levels(ss: pd.DataFrame, dof: pd.DataFrame, iterations: int = 200
             pd.Series(level, index=ss.index))
 
 
+def interaction_df(ss: pd.DataFrame, dof: pd.DataFrame, v: pd.Series, level: pd.Series
+                   ) -> float:
+    """The prior degrees of freedom d0 of the cells' own variances ss/dof around the fit
+    level[g] v[b] (Smyth 2004's moment estimate on the ratios): with
+    e = log(ss / dof / (level v)) - digamma(dof/2) + log(dof/2), the scatter beyond sampling
+    is var(e) - mean(trigamma(dof/2)) = trigamma(d0/2). inf when the cells scatter no more
+    than sampling explains (or fewer than three cells)."""
+    from scipy.special import digamma, polygamma
+
+    d = dof.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = ss.to_numpy(dtype=float) / d / np.outer(level.to_numpy(dtype=float),
+                                                     v.to_numpy(dtype=float))
+    cells = (d > 0) & np.isfinite(r) & (r > 0)
+    if cells.sum() < 3:
+        return math.inf
+    dc = d[cells]
+    e = np.log(r[cells]) - digamma(dc / 2) + np.log(dc / 2)
+    evar = float(e.var(ddof=1) - np.mean(polygamma(1, dc / 2)))
+    return 2 * stats.trigamma_inverse(evar) if evar > 0 else math.inf
+
+
 def shrink_variances(variances, dfs, cap: float | None = None
                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Empirical-Bayes shrinkage of per-benchmark variances towards their common prior
@@ -172,10 +202,12 @@ def shrink_variances(variances, dfs, cap: float | None = None
 class NoiseModel:
     """The fitted noise of one comparison's machine (see the module doc).
 
-    ``variance[b]`` and ``variance_df[b]``: v[b] after shrinkage and its df; ``level[g]``:
-    each group's noise level (the comparison's sides are groups 'baseline' and
-    'candidate'); ``tau``, ``tau_df``, ``tau_runs``: the run-shift sd, its df and the runs
-    it was measured from; ``groups``: the replicate groups used, in words."""
+    ``variance[b]`` and ``variance_df[b]``: v[b] after shrinkage and its df; ``level``:
+    each group's noise level per unit (the comparison's sides are groups 'baseline' and
+    'candidate'); ``side_ss``/``side_dof``: the sides' own residual sums of squares and
+    df per benchmark; ``interaction_df``: d0 per unit (:func:`interaction_df`); ``tau``,
+    ``tau_df``, ``tau_runs``: the run-shift sd, its df and the runs it was measured from;
+    ``groups``: the replicate groups used, in words."""
 
     tau: float
     tau_df: float
@@ -185,6 +217,9 @@ class NoiseModel:
     level: pd.DataFrame
     units: pd.Series
     groups: tuple[str, ...]
+    side_ss: pd.DataFrame
+    side_dof: pd.DataFrame
+    interaction_df: pd.Series
 
     def side_levels(self, key: str) -> tuple[float, float]:
         """The noise levels of the baseline and candidate sides for ``key``'s unit."""
@@ -193,22 +228,31 @@ class NoiseModel:
             return 1.0, 1.0
         return float(col.get("baseline", 1.0)), float(col.get("candidate", 1.0))
 
-    def noise_variance(self, key: str, k_base: int, k_cand: int) -> float:
-        """var of a difference of side means from the benchmark's own noise:
-        v[b] (level_base / k_base + level_cand / k_cand)."""
-        level_a, level_b = self.side_levels(key)
-        return float(self.variance.get(key, math.nan) * (level_a / k_base + level_b / k_cand))
+    def side_variance(self, key: str, side: str) -> tuple[float, float]:
+        """The variance of one run of ``key`` on ``side`` and its df: the mix
+        (d0 level v + d s^2) / (d0 + d) of the fit and the side's own residuals, with
+        d0 + d df; never below the fit (a side whose few runs happen to agree says little
+        about a benchmark that switches between modes); the fit alone, with v's df, when
+        d0 is infinite or the side has no residuals."""
+        level = self.side_levels(key)[0 if side == "baseline" else 1]
+        prior = float(self.variance.get(key, math.nan)) * level
+        d0 = float(self.interaction_df.get(self.units.get(key), math.inf))
+        d = float(self.side_dof.at[side, key]) if key in self.side_dof else 0.0
+        if math.isinf(d0) or d <= 0 or not math.isfinite(prior):
+            return prior, float(self.variance_df.get(key, 0.0))
+        own = float(self.side_ss.at[side, key]) / d
+        return max(prior, (d0 * prior + d * own) / (d0 + d)), d0 + d
 
-    def standard_errors(self, group: str, k_base: int, k_cand: int) -> pd.Series:
-        """Per benchmark, the se of a difference of side means if both sides had the noise
-        level of ``group``: sqrt((v[b] level[group] + tau^2 [shifted]) (1/k_base +
-        1/k_cand))."""
-        level = self.level.loc[group].reindex(self.units.to_numpy()).to_numpy(dtype=float)
-        shifted = self.units.isin(SHIFTED_UNITS).to_numpy()
-        tau2 = self.tau ** 2 if self.tau_df else 0.0
-        var = (self.variance.to_numpy(dtype=float) * level + tau2 * shifted) * (
-            1 / k_base + 1 / k_cand)
-        return pd.Series(np.sqrt(var), index=self.units.index)
+    def noise_parts(self, key: str, k_base: int, k_cand: int) -> list[tuple[float, float]]:
+        """The variance parts (var, df) of a difference of side means from the
+        benchmark's own noise: each side's variance over its runs."""
+        (var_a, df_a), (var_b, df_b) = (self.side_variance(key, "baseline"),
+                                        self.side_variance(key, "candidate"))
+        return [(var_a / k_base, df_a), (var_b / k_cand, df_b)]
+
+    def noise_variance(self, key: str, k_base: int, k_cand: int) -> float:
+        """var of a difference of side means from the benchmark's own noise."""
+        return float(sum(v for v, _ in self.noise_parts(key, k_base, k_cand)))
 
     def shift_variance(self, k_base: int, k_cand: int) -> float:
         """var of a difference of side means from run shifts: tau^2 (1/k_base + 1/k_cand)."""
@@ -259,17 +303,21 @@ def fit(groups: list[GroupStats], units: pd.Series) -> NoiseModel:
     variance = pd.Series(np.nan, index=keys)
     variance_df = pd.Series(0.0, index=keys)
     level = pd.DataFrame(index=[g.name for g in groups])
+    interaction = pd.Series(math.inf, index=list(units.unique()))
     for unit in units.unique():  # each unit its own scale and levels
         cols = list(units.index[units == unit])
         v, level[unit] = fit_levels(ss[cols], dof[cols])
+        interaction[unit] = interaction_df(ss[cols], dof[cols], v, level[unit])
         d = dof[cols].sum()
         cap = float(np.median(d[d > 0])) if (d > 0).any() else None
         post_v, post_d, _, _ = shrink_variances(v.to_numpy(), d.to_numpy(), cap)
         variance[cols] = post_v
         variance_df[cols] = post_d
     runs = sum(int(s.notna().sum()) for s in shift_sets if s.notna().sum() >= 2)
+    sides = [n for n in ("baseline", "candidate") if n in ss.index]
     return NoiseModel(tau, tau_df, runs, variance, variance_df, level, units,
-                      tuple(g.name for g in groups))
+                      tuple(g.name for g in groups), ss.loc[sides].fillna(0.0),
+                      dof.loc[sides].fillna(0.0), interaction)
 
 
 def replicate_groups(rows: pd.DataFrame, exclude_files=()) -> dict[str, pd.DataFrame]:

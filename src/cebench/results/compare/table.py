@@ -149,10 +149,11 @@ def _row(sides: Sides, model: noise.NoiseModel, key: str, machine: str,
     row["delta"] = float(sides.mat_b[key].mean() - sides.mat_a[key].mean())
     v = model.variance.get(key, math.nan)
     if np.isfinite(v):
-        row["noise_sd"] = math.sqrt(v * sum(model.side_levels(key)) / 2)
+        row["noise_sd"] = math.sqrt(sum(model.side_variance(key, side)[0]
+                                        for side in ("baseline", "candidate")) / 2)
     shifted = sides.units[key] in noise.SHIFTED_UNITS
     if min(kb, kc) >= MIN_RUNS and np.isfinite(v) and (not shifted or model.tau_df > 0):
-        parts = [(model.noise_variance(key, kb, kc), float(model.variance_df[key]))]
+        parts = model.noise_parts(key, kb, kc)
         if shifted:
             parts.append((model.shift_variance(kb, kc), model.tau_df))
         row.update(se=math.sqrt(sum(p for p, _ in parts)), df=stats.satterthwaite(parts),
