@@ -216,10 +216,11 @@ def test_a_failing_notebook_is_one_plain_line(tmp_path, monkeypatch, capsys):
     """IPython colours the traceback a failing cell records; the terminal gets plain text."""
     root = _project(tmp_path, ["raise ValueError('the data disagree')"])
     monkeypatch.chdir(root / "analysis")
-    assert main(["notebooks"]) == 1
+    assert main(["notebooks"]) == 2  # not a finding: nothing was measured
     err = capsys.readouterr().err
-    assert err == "cebench notebooks: a notebook failed: ValueError: the data disagree\n"
+    assert err == "cebench notebooks: error: a notebook failed: ValueError: the data disagree\n"
     assert "\x1b" not in err
+    assert not (root / "html").exists() or not any((root / "html").iterdir())
 
 
 def test_results_a_notebook_cannot_read_are_bad_input(tmp_path, monkeypatch, capsys):

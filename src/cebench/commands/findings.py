@@ -12,7 +12,8 @@ HELP = "what changed between consecutive torch releases, from the results (docs/
 DESCRIPTION = (
     "Render the findings page from a results folder: the releases measured, "
     "`cebench compare`'s verdicts between each release and the one before it, and the "
-    "semantic changes recorded by `cebench history`. Prints it, or writes it with --write.")
+    "semantic changes recorded by `cebench history`. Prints it, or writes it with --write "
+    "(the whole page or nothing). A damaged results file is bad input (exit 2, named).")
 
 
 def add_arguments(parser) -> None:
@@ -25,15 +26,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from cebench import atomic
     from cebench.publish import findings
     from cebench.results.load import ResultsError
 
+    write = atomic.check_writable(args.write, "--write") if args.write else None
     try:
-        text = findings.render(args.results)
+        text = findings.render(args.results, strict=True)
     except ResultsError as exc:
         raise InputError(str(exc)) from None
-    if args.write:
-        Path(args.write).write_text(text)
+    if write:
+        atomic.write_text(write, text)
         print(f"wrote {args.write}")
     else:
         sys.stdout.write(text)

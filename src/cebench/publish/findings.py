@@ -78,10 +78,11 @@ CHANGE_VERDICTS = [v for v in ("regression", "shared", "improvement") if v in co
 UNDECIDED_VERDICTS = [v for v in ("untested", "inconclusive") if v in compare.VERDICTS]
 
 
-def render(results_dir: Path = RESULTS_DIR) -> str:
+def render(results_dir: Path = RESULTS_DIR, strict: bool = False) -> str:
+    """The page; ``strict``: a damaged results file is a ResultsError naming it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = results.load(results_dir)
+        df = results.load(results_dir, strict=strict)
         changes = releases.consecutive_changes(df, threshold=THRESHOLD, alpha=ALPHA)
     heads, cases = releases.load_semantics(results_dir)
     lines = ["# Findings across torch releases", "",
