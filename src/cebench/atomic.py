@@ -3,9 +3,10 @@
 A file is written to a temporary sibling (same folder, so the same file system) and renamed
 over the target with :func:`os.replace`, which is atomic: a reader, a Ctrl-C or a full disk
 sees the previous file or the new one, never half of either. A folder is built aside
-(:func:`staging_dir`) and swapped in by two renames, with SIGINT held back between them
-(:func:`replace_dir`). On any failure or interruption the temporary file or folder is
-removed and the previous one is left exactly as it was.
+(:func:`staging_dir`) and swapped in by two renames, with SIGINT held back until the swap
+and the removal of the previous folder are done (:func:`replace_dir`). On any failure or
+interruption the temporary file or folder is removed and the previous one is left
+exactly as it was.
 
 :func:`append_text` appends the same way (the whole previous file plus the new text is
 written aside and renamed), so that ``$GITHUB_STEP_SUMMARY`` is never left with half a
@@ -89,8 +90,11 @@ def write_bytes(path, data: bytes) -> Path:
         with open(target, "wb") as f:
             f.write(data)
         return path
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = None
     try:
+        with _sigint_held():  # the temporary file exists only once tmp names it
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -102,8 +106,9 @@ def write_bytes(path, data: bytes) -> Path:
         os.chmod(tmp, mode)  # mkstemp's 0600 would differ from a file written in place
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
     return path
 
@@ -144,11 +149,12 @@ def _sigint_held():
 
 def replace_dir(new: Path, old: Path) -> None:
     """Puts folder ``new`` where ``old`` is (both on one file system): ``old`` is moved
-    aside, ``new`` renamed into place, then the previous one deleted. A Ctrl-C during the
-    two renames waits until both are done (or both undone)."""
+    aside, ``new`` renamed into place, then the previous one deleted. SIGINT is held back
+    meanwhile: a Ctrl-C is raised once ``old`` is replaced and its previous content gone
+    (or, if the rename failed, once ``old`` is back as it was)."""
     new, old = Path(new), Path(old)
-    aside = None
     with _sigint_held():
+        aside = None
         if old.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.previous-", dir=old.parent))
             aside.rmdir()
@@ -159,8 +165,8 @@ def replace_dir(new: Path, old: Path) -> None:
             if aside is not None:
                 aside.rename(old)
             raise
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -170,10 +176,15 @@ def staging_dir(target):
     removed and ``target`` is left as it was."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    staging = None
     try:
+        with _sigint_held():  # the folder exists only once staging names it
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-",
+                                            dir=target.parent))
         os.chmod(staging, _default_mode(0o777))  # mkdtemp's 0700 would hide a published site
         yield staging
         replace_dir(staging, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            with _sigint_held():  # a second Ctrl-C waits for the clean-up
+                shutil.rmtree(staging, ignore_errors=True)
