@@ -4,8 +4,11 @@
 # CPU measurements run on one torch thread (CEBENCH_CPU_THREADS; see docs/measurement.md).
 # Extra arguments go to `asv run` (e.g. --bench Core, -E existing:same, HEAD^!).
 set -euo pipefail
+source "$(dirname "$0")/_progress.sh"
+phase "setting up .venv (cebench, asv, torch)"
 source "$(dirname "$0")/_venv.sh"
 
+phase "recording the machine"
 machine=$(cebench machine)
 asv machine --machine "$machine" --yes >/dev/null
 echo "cebench: asv machine '$machine'"
@@ -36,15 +39,21 @@ fi
 # ...); run k > 1 is stored beside the first as <asv name>-r<k>.json. `cebench compare`
 # measures run-to-run noise from such replicates; with one run per side its verdict is
 # "inconclusive" (docs/measurement.md).
+# asv's whole output goes to a log; the terminal gets its phases, one line per benchmark
+# with the time left, failures, and the skipped cases counted by reason.
 status=0
+phase "running the benchmarks (asv)"
 bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "results/$machine" \
     --machine "$machine" --launch-method "$launch" --record-samples --show-stderr \
-    "${cpu_defaults[@]}" "$@" \
+    "${cpu_defaults[@]}" "$@" 2>&1 \
+    | python "$(dirname "$0")/asv_progress.py" --log .asv/logs/run-suite-asv.log \
     || status=$?
 if [ "$status" -ne 0 ]; then
     echo "cebench: asv run exited $status (some benchmarks failed); building the dashboard anyway" >&2
 fi
 # asv publish (offline UI) + the analysis notebooks, compare report and semantics table
+phase "building the dashboard"
 cebench dashboard || status=$?
+phase_end
 echo "cebench: dashboard in html/index.html"
 exit "$status"

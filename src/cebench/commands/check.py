@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from cebench.errors import EXIT_FINDING, EXIT_OK, InputError
 
@@ -27,8 +26,11 @@ def run(args) -> int:
 
     from cebench.semantics import conformance
 
+    from cebench import atomic
+
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device cuda: CUDA is not available to torch {torch.__version__}")
+    json_path = atomic.check_writable(args.json, "--json") if args.json else None
     devices = [args.device] if args.device else conformance.available_devices()
     report = conformance.check(devices)
     shown = report.cases if args.all else [c for c in report.cases
@@ -36,9 +38,6 @@ def run(args) -> int:
     print(conformance.format_table(shown))
     print()
     print(conformance.format_summary(report))
-    if args.json:
-        try:
-            Path(args.json).write_text(json.dumps(report.to_json(), indent=1) + "\n")
-        except OSError as exc:
-            raise InputError(f"cannot write --json {args.json}: {exc.strerror}") from exc
+    if json_path:
+        atomic.write_text(json_path, json.dumps(report.to_json(), indent=1) + "\n")
     return EXIT_FINDING if report.broken else EXIT_OK

@@ -30,6 +30,26 @@ def add_arguments(parser) -> None:
                         help="folder of analysis notebooks (default: the project's analysis/)")
 
 
+def _progress(parts: tuple[str, ...], html: Path):
+    """One line before each part; the analysis part's estimate is the notebooks' times in
+    the previous site (html/analysis/.timings.json)."""
+    from cebench.publish import notebooks
+
+    previous = notebooks.previous_timings(html / "analysis")
+    words = {"asv": "asv publish and the asv-tachyon UI",
+             "analysis": "the analysis notebooks" + (
+                 f", about {notebooks.duration(sum(previous.values()))} as last time"
+                 if previous else ""),
+             "compare": "cebench compare between the two newest torch versions",
+             "check": "cebench check on this torch"}
+
+    def log(name: str, i: int) -> None:
+        print(f"cebench dashboard: [{i}/{len(parts)}] {name}: {words.get(name, name)}",
+              flush=True)
+
+    return log
+
+
 def run(args) -> int:
     import asv  # noqa: F401 -- every part but `check` needs the analysis extra: say so first
     import pandas  # noqa: F401
@@ -59,7 +79,8 @@ def run(args) -> int:
             raise InputError(f"no asv result files in {results} (<machine>/<run>.json)")
     html = atomic.check_creatable_dir(args.html, "--html")
     check_output_dir(html)
-    outcomes = build_dashboard(results, html, conf, parts, notebook_dir)
+    outcomes = build_dashboard(results, html, conf, parts, notebook_dir,
+                               log=_progress(parts, html))
     for o in outcomes:
         state = "skipped" if o.skipped else "ok" if o.ok else "FAILED"
         print(f"cebench dashboard: {o.name}: {state}: {o.message}",

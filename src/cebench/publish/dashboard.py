@@ -595,17 +595,18 @@ def check_output_dir(html_dir: Path) -> None:
 
 def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
                     parts: tuple[str, ...] = PARTS,
-                    notebook_dir: Path | None = None) -> list[PartOutcome]:
+                    notebook_dir: Path | None = None, log=None) -> list[PartOutcome]:
     """Builds every requested part; returns each part's outcome. The site is built in a
-    temporary sibling of html_dir that replaces it when complete (see the module doc)."""
+    temporary sibling of html_dir that replaces it when complete (see the module doc).
+    ``log(name, i)`` is called before part ``i`` (from 1) starts."""
     check_output_dir(html_dir)
     with atomic.staging_dir(html_dir) as staging:  # interrupted: html_dir stays as it was
-        outcomes = _build_site(results_dir, staging, conf_path, parts, notebook_dir)
+        outcomes = _build_site(results_dir, staging, conf_path, parts, notebook_dir, log)
     return outcomes
 
 
 def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple[str, ...],
-                notebook_dir: Path | None) -> list[PartOutcome]:
+                notebook_dir: Path | None, log=None) -> list[PartOutcome]:
     root = conf_path.resolve().parent
     out_dir = html_dir / "cebench"
     outcomes, verdicts = [], []
@@ -616,7 +617,9 @@ def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple
             "compare": lambda: build_compare(results_dir, out_dir, root, verdicts),
             "check": lambda: build_check(out_dir, root),
         }
-        for name in parts:  # asv first: `asv publish` empties html_dir
+        for i, name in enumerate(parts, 1):  # asv first: `asv publish` empties html_dir
+            if log is not None:
+                log(name, i)
             out_dir.mkdir(parents=True, exist_ok=True)
             try:
                 outcomes.append(steps[name]())

@@ -225,7 +225,7 @@ def previous_timings(out_dir: Path) -> dict[str, float]:
         return {}
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
@@ -233,9 +233,9 @@ def estimate(name: str, done: dict[str, float], previous: dict[str, float]) -> s
     """'about 12 s' for a notebook: its time in the previous run, else the mean of this
     run's notebooks so far, else '' (no estimate yet)."""
     if name in previous:
-        return f"about {_duration(previous[name])}, as last time"
+        return f"about {duration(previous[name])}, as last time"
     if done:
-        return f"about {_duration(sum(done.values()) / len(done))}, the mean so far"
+        return f"about {duration(sum(done.values()) / len(done))}, the mean so far"
     return ""
 
 
@@ -248,7 +248,7 @@ def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEB
     check_out_dir(out_dir)
     previous = previous_timings(out_dir)
     known = [previous[p.name] for p in paths if p.name in previous]
-    total = (f"; about {_duration(sum(previous.values()))} in all, as last time"
+    total = (f"; about {duration(sum(previous.values()))} in all, as last time"
              if len(known) == len(paths) else "")
     log(f"cebench notebooks: {len(paths)} notebook(s) from {notebook_dir} into {out_dir}, "
         f"built aside and moved there when all have run{total}")

@@ -112,7 +112,7 @@ def check_benchmarks(data) -> dict:
         _require(spec.get("name") == name, f"{where}: its name field is {spec.get('name')!r}")
         _require(spec.get("type") in BENCHMARK_TYPES, f"{where}: type {spec.get('type')!r}")
         _require(isinstance(spec.get("unit"), str), f"{where}: unit {spec.get('unit')!r}")
-        names, params = spec.get("param_names"), spec.get("params")
+        names, params = spec.get("param_names", []), spec.get("params", [])
         _require(_str_list(names), f"{where}: param_names is not a list of names")
         _require(isinstance(params, list) and all(_str_list(p) for p in params),
                  f"{where}: params is not a list of lists of values")
@@ -181,8 +181,9 @@ def check_entry(entry: dict, spec: dict | None) -> None:
     _require(isinstance(params, list) and all(_str_list(p) for p in params),
              "params is not a list of lists of values")
     if spec is not None:
-        _require(len(params) == len(spec["param_names"]),
-                 f"{len(params)} parameters, benchmarks.json names {len(spec['param_names'])}")
+        names = spec.get("param_names", [])
+        _require(len(params) == len(names),
+                 f"{len(params)} parameters, benchmarks.json names {len(names)}")
     combinations = math.prod(len(p) for p in params)
     result = entry.get("result")
     if result is None:
