@@ -285,7 +285,8 @@ def test_real_runs_three_times_slower_are_a_shared_regression(series):
 
 def _relabelled(series, tmp_path, sides: dict[str, tuple[list[str], float]]) -> Path:
     """A results folder with the series' runs as named environments (env name and file
-    name changed; the measurements untouched except ``time_`` values x factor)."""
+    name changed; the measurements untouched except ``time_`` values, their statistics
+    and samples x factor)."""
     rows, files = series
     dest = tmp_path / "results"
     (dest / MACHINE).mkdir(parents=True)
@@ -300,10 +301,12 @@ def _relabelled(series, tmp_path, sides: dict[str, tuple[list[str], float]]) -> 
                 for bench, row in data["results"].items():
                     if bench.rsplit(".", 1)[-1].startswith("time_"):
                         for key in ("result", "stats_ci_99_a", "stats_ci_99_b", "stats_q_25",
-                                    "stats_q_75"):
+                                    "stats_q_75", "samples"):
                             j = cols.index(key)
                             if j < len(row) and row[j] is not None:
-                                row[j] = [None if v is None else v * factor for v in row[j]]
+                                row[j] = [None if v is None else [x * factor for x in v]
+                                          if isinstance(v, list) else v * factor
+                                          for v in row[j]]
             suffix = "" if i == 0 else f"-r{i + 1}"
             (dest / MACHINE / f"{data['commit_hash'][:8]}-{env}{suffix}.json").write_text(
                 json.dumps(data))
@@ -415,9 +418,8 @@ def test_unreadable_results_exit_2(tmp_path, capsys):
         path.write_text("{\"truncated")
     assert cli(tmp_path / "r", "--baseline", "torch=1", "--candidate", "torch=2") == 2
     err = capsys.readouterr().err.splitlines()
-    assert "none readable" in err[-1]
-    warned = [line for line in err if "warning" in line]
-    assert len(warned) == 2 and all(".json: skipped" in line for line in warned)
+    assert len(err) == 1 and "damaged results, nothing judged: " in err[0]
+    assert ".json: skipped (not valid JSON" in err[0] and err[0].endswith("(and 1 more)")
 
 
 def test_no_overlap_exits_2(tmp_path, capsys):
