@@ -104,7 +104,7 @@ class Progress:
                 return
             self.detail_for = None
             name, _, result = rest.rpartition("  ")
-            if result.strip() == FAILED:
+            if result.strip().endswith(FAILED):  # 'failed', or '3/150 failed'
                 self.failures.append(name.strip())
                 self.detail_for, self.detail_shown = name.strip(), 0
             self.say(text.rstrip() + self._left(percent))
