@@ -168,10 +168,10 @@ def test_ctrl_c_during_the_analysis_part_stops_its_kernel_and_keeps_the_previous
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=_sigint_as_at_a_terminal)
     deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
-    while (not list(tmp_path.glob(".html.building-*/analysis/kernel.pid"))
+    while (not list(tmp_path.glob(".html.building-*/.analysis.building-*/kernel.pid"))
            and proc.poll() is None and time.monotonic() < deadline):
         time.sleep(0.1)
-    pid_files = list(tmp_path.glob(".html.building-*/analysis/kernel.pid"))
+    pid_files = list(tmp_path.glob(".html.building-*/.analysis.building-*/kernel.pid"))
     assert pid_files, proc.communicate()
     kernel_pid = int(pid_files[0].read_text())
     os.killpg(proc.pid, signal.SIGINT)
