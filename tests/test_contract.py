@@ -78,6 +78,8 @@ BAD_ARGUMENTS = [
     (["profile", CASE, "--top", "-1"], "--top"),
     (["selfcheck", "--json", "{missing}/s.json"], "--json"),
     (["selfcheck", "--threads", "0"], "--threads"),
+    (["selfcheck", "--device", "cpu", "--case", "llm-128k.contiguous.float32.mean.w-none"],
+     "does not run on cpu"),
     (["compare", "{results}", "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
       "--markdown", "{missing}/c.md"], "--markdown"),
     (["compare", "{results}", "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",
@@ -107,6 +109,7 @@ BAD_ARGUMENTS = [
     (["history", "--replicates", "0", "--dry-run"], "replicates"),
     (["history", "--rounds", "0", "--dry-run"], "--rounds"),
     (["history", "--commit", "deadbeef", "--dry-run"], "deadbeef"),
+    (["history", "--bench", "Core(", "--dry-run"], "--bench 'Core('"),
 ]
 
 

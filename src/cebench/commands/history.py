@@ -148,6 +148,12 @@ def run(args) -> int:
         atomic.check_writable(args.json, "--json")
     atomic.check_creatable_dir(args.results, "--results")
     atomic.check_creatable_dir(args.work, "--work")
+    for option, patterns in (("--bench", args.bench), ("--replicate-bench", args.replicate_bench)):
+        for pattern in patterns or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(f"{option} {pattern!r}: bad regular expression ({exc})") from None
     benchmarks = tuple(args.bench) if args.bench else history.EVERY_RELEASE_BENCHMARKS
     replicated = (tuple(args.replicate_bench) if args.replicate_bench
                   else history.REPLICATE_BENCHMARKS)

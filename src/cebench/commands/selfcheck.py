@@ -57,6 +57,10 @@ def run(args) -> int:
         cases = [lookup(name) for name in (args.case or selfcheck.DEFAULT_CASES[device])]
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    for case in cases if args.case else []:  # a case asked for by name must run here
+        reason = case.skip_reason(device)
+        if reason:
+            raise InputError(f"--case {case.name} does not run on {device}: {reason}")
     passes = [args.pass_] if args.pass_ else list(PASSES)
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, not {args.threads}")
