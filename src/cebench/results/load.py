@@ -4,8 +4,10 @@
 
 asv keeps ``results/benchmarks.json`` (names, parameters, units) and, per machine,
 ``results/<machine>/machine.json`` and one ``<commit[:8]>-<env_name>.json`` per
-environment and commit (asv's compact format, read with asv's own loader). A file that
-cannot be read is skipped with a one-line warning naming it; the rest loads.
+environment and commit (asv's compact format, read with asv's own loader). Each file is
+checked first (:mod:`cebench.results.validate`: its JSON, its fields, impossible values).
+A damaged file or benchmark entry is skipped with a one-line warning naming it and the
+rest loads; ``strict=True`` (what the commands that give verdicts use) raises instead.
 
 **Replicate runs**: a second, third ... run of the same environment and commit is kept as
 its own file, asv's name plus ``-r2``, ``-r3`` ... before ``.json``
