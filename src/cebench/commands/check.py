@@ -24,9 +24,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
-    from cebench.semantics import conformance
-
     from cebench import atomic
+    from cebench.semantics import conformance
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device cuda: CUDA is not available to torch {torch.__version__}")
