@@ -29,9 +29,8 @@ status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
 from __future__ import annotations
 
 import ast
-import hashlib
+import functools
 import itertools
-import json
 import math
 import re
 import warnings
@@ -77,6 +76,7 @@ def result_files(results_dir, machine: str | None = None) -> dict[Path, list[Pat
     return found
 
 
+@functools.lru_cache(maxsize=None)  # a few distinct values, tens of thousands of rows
 def unquote(value: str):
     """asv stores parameter values as repr strings: "'float32'" -> 'float32', '0.1' -> 0.1."""
     try:
@@ -143,7 +143,7 @@ def load(results_dir, machine: str | None = None, skipped: list[Path] | None = N
     A damaged file (:mod:`cebench.results.validate`), benchmark entry or ``benchmarks.json``
     is a warning naming it, and the rest loads; each skipped results file is appended to
     ``skipped`` if given. A file holding the same run as another (same commit, environment
-    and measurements: a copy) is skipped the same way. ``strict``: any of these raises
+    and start times: a copy) is skipped the same way. ``strict``: any of these raises
     :class:`ResultsError` naming them instead (a verdict must not rest on what is left);
     a damaged ``machine.json`` stays a warning (only the machine's details are lost).
     Raises :class:`ResultsError` when the folder is missing or holds no readable result.
@@ -182,7 +182,7 @@ def load(results_dir, machine: str | None = None, skipped: list[Path] | None = N
             run = (machine_dir.name, *run)
             if run in runs:
                 damaged(f"{path}: skipped (a copy of {runs[run].name}: the same commit, "
-                        "environment and measurements)", path)
+                        "environment and start times)", path)
                 continue
             runs[run] = path
             rows.extend(file_rows)
@@ -221,12 +221,11 @@ def _load_asv(path: Path):
 
 def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
                damaged) -> tuple[list[dict], tuple]:
-    """A results file's rows and its run's identity (commit, environment, measurements).
+    """A results file's rows and its run's identity (:func:`validate.run_identity`).
     Damaged benchmark entries are left out, each said through ``damaged(message)``; a
     damaged file raises."""
     data = validate.read_json(path)
     entries = validate.check_results(data, machine)
-    measured = hashlib.sha256(json.dumps(data["results"], sort_keys=True).encode()).hexdigest()
     result = _load_asv(path)
     env_params = result.params if isinstance(result.params, dict) else {}
     common = {
@@ -254,7 +253,7 @@ def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
         common_version = _recorded_torch_version(rows)
         for row in rows:
             row["torch_version"] = common_version
-    return rows, (result.commit_hash, result.env_name, measured)
+    return rows, validate.run_identity(data, entries)
 
 
 def _recorded_torch_version(rows: list[dict]) -> str | None:

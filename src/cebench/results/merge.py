@@ -14,7 +14,6 @@ interrupted merge leaves ``--into`` as it was.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -47,7 +46,7 @@ def _load_benchmarks(results_dir: Path) -> dict:
     return data
 
 
-def _check_source_file(path: Path, machine: str, benchmarks: dict) -> str | None:
+def _check_source_file(path: Path, machine: str, benchmarks: dict) -> tuple | None:
     """Refuses (InputError naming it) a source file that `cebench compare` could not read;
     returns a results file's run identity (commit, environment, measurements), None for
     machine.json."""
@@ -66,8 +65,7 @@ def _check_source_file(path: Path, machine: str, benchmarks: dict) -> str | None
                 raise validate.Damaged(f"benchmark {name}: {exc}") from None
     except validate.Damaged as exc:
         raise InputError(f"{path} is damaged: {exc}; nothing merged") from None
-    measured = hashlib.sha256(json.dumps(data["results"], sort_keys=True).encode()).hexdigest()
-    return f"{data['commit_hash']} {data['env_name']} {measured}"
+    return validate.run_identity(data, entries)
 
 
 def benchmark_differences(first: dict, other: dict) -> list[str]:
@@ -111,7 +109,7 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
                     twin = runs.setdefault((machine_dir.name, run), path)
                     if twin != path:
                         raise InputError(f"{path} is a copy of {twin} (the same commit, "
-                                         "environment and measurements); nothing merged")
+                                         "environment and start times); nothing merged")
                 planned[dest] = path
                 copies.append((path, dest))
     return reference, copies, identical

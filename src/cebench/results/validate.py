@@ -174,6 +174,16 @@ def check_results(data, machine: str) -> dict[str, list]:
     return entries
 
 
+def run_identity(data: dict, entries: dict[str, dict]) -> tuple:
+    """What makes a results file one run: its commit, environment and when each benchmark
+    started (asv records it to the millisecond); a copy of the file under another name has
+    the same. Without start times, its measurements."""
+    started = tuple(sorted((name, entry.get("started_at")) for name, entry in entries.items()))
+    if not any(time for _, time in started):
+        started = (json.dumps(data.get("results"), sort_keys=True),)
+    return (data["commit_hash"], data["env_name"], started)
+
+
 def check_entry(entry: dict, spec: dict | None) -> None:
     """One benchmark's columns in a results file, against its definition in
     ``benchmarks.json`` (``spec``; None when unknown: only the shape and finiteness)."""
@@ -203,10 +213,10 @@ def check_entry(entry: dict, spec: dict | None) -> None:
                  f"{column} is not {combinations} numbers")
         per[column] = column_values
     samples = entry.get("samples")
-    if samples is not None:
+    if samples is not None:  # their numbers are checked with their values
         _require(isinstance(samples, list) and len(samples) == combinations and all(
-            s is None or (isinstance(s, list) and all(_is_number(x) for x in s))
-            for s in samples), f"samples are not {combinations} lists of numbers")
+            s is None or isinstance(s, list) for s in samples),
+            f"samples are not {combinations} lists of numbers")
     for key in ("started_at", "duration"):
         value = entry.get(key)
         _require(value is None or (_is_number(value) and math.isfinite(value) and value >= 0),
@@ -251,8 +261,11 @@ def _check_value(value, stats: dict, sample, kind, unit, duration, where: str) -
                      f"{where} ({value:g}) is outside its recorded {low[6:]}..{high[6:]} "
                      f"({lo:g}..{hi:g})")
     if sample:
-        _require(all(math.isfinite(x) and x >= 0 for x in sample),
-                 f"{where}: a sample is negative or not finite")
+        try:
+            plausible = all(math.isfinite(x) and x >= 0 for x in sample)
+        except TypeError:  # text, a list, null ...
+            plausible = False
+        _require(plausible, f"{where}: a sample is not a number, negative or not finite")
         median = statistics.median(sample)
         _require(math.isclose(median, value, rel_tol=1e-9, abs_tol=1e-300),
                  f"{where} ({value:g}) is not the median of its {len(sample)} samples "
