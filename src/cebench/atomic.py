@@ -45,9 +45,21 @@ def check_writable(path, option: str | None = None) -> Path:
         return path
     if not folder.is_dir():
         raise InputError(f"cannot write {what}: no folder {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"cannot write {what}: permission denied")
+    _probe(folder, what)
     return path
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Creates and removes a file in ``folder`` (what the write will do), so that a folder
+    no file can be made in (read-only, a full disk, /proc) is refused before any work."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cebench-probe-", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write {what}: {exc.strerror or exc} in {folder}") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def check_creatable_dir(path, option: str | None = None) -> Path:
@@ -62,8 +74,7 @@ def check_creatable_dir(path, option: str | None = None) -> Path:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise InputError(f"cannot write {what}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {what}: permission denied in {ancestor}")
+    _probe(ancestor, what)
     return path
 
 
