@@ -14,9 +14,9 @@ DESCRIPTION = (
     "Builds html/ from committed results alone: asv publish with the offline "
     "asv-tachyon UI, the analysis notebooks, the torch-version compare reports "
     "and the semantics check. The site is built in a temporary folder that replaces "
-    "--html only when complete (Ctrl-C leaves the previous site). Exit 2 on bad input "
-    "(nothing built) or when a part could not be built (each named in one line; the "
-    "other parts are built).")
+    "--html only when complete (Ctrl-C leaves the previous site). Exit 2 on bad input, "
+    "a damaged results file included (named; nothing built), or when a part could not be "
+    "built (each named in one line; the other parts are built).")
 
 
 def add_arguments(parser) -> None:
@@ -71,12 +71,14 @@ def run(args) -> int:
     if notebook_dir is not None and not notebook_dir.is_dir():
         raise InputError(f"no analysis folder {notebook_dir}")
     if set(parts) & {"asv", "analysis", "compare"}:
+        from cebench.commands.compare import load_results
         from cebench.results.load import result_files
 
         if not (results / "benchmarks.json").exists():
             raise InputError(f"{results} is not an asv results folder (no benchmarks.json)")
         if not result_files(results):
             raise InputError(f"no asv result files in {results} (<machine>/<run>.json)")
+        load_results(results, NAME)  # a damaged file: named, and nothing is built
     html = atomic.check_creatable_dir(args.html, "--html")
     check_output_dir(html)
     outcomes = build_dashboard(results, html, conf, parts, notebook_dir,
