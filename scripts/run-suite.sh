@@ -40,10 +40,11 @@ fi
 # measures run-to-run noise from such replicates; with one run per side its verdict is
 # "inconclusive" (docs/measurement.md).
 # asv's whole output goes to a log; the terminal gets its phases, one line per benchmark
-# with the time left, failures, and the skipped cases counted by reason.
+# with the time left, failures, and the skipped cases counted by reason (unbuffered: asv
+# writes to a pipe here, and would otherwise hold its lines back for minutes).
 status=0
 phase "running the benchmarks (asv)"
-bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "results/$machine" \
+PYTHONUNBUFFERED=1 bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "results/$machine" \
     --machine "$machine" --launch-method "$launch" --record-samples --show-stderr \
     "${cpu_defaults[@]}" "$@" 2>&1 \
     | python "$(dirname "$0")/asv_progress.py" --log .asv/logs/run-suite-asv.log \
