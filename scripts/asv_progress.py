@@ -10,21 +10,26 @@ instead of a NotImplementedError block per skipped parameter combination. Everyt
 tables and skips included, goes to the log. Each phase's duration is kept beside the log
 (``<log>.timings.json``): the next run prints it as the phase's estimate.
 
-Standard library only: it runs wherever asv does.
+asv ends a line only when it starts the next one: a phase line is shown as soon as
+nothing more has come for a second (:func:`follow`). Standard library only: it runs
+wherever asv does.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
+import os
 import re
+import select
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 PERCENT = re.compile(r"^\[\s*(\d+(?:\.\d+)?)%\] (·+) ?(.*)$")
-PHASE = re.compile(r"^· (.*)$")
+PHASE = re.compile(r"^·{1,2} (.*)$")  # before benchmarking: no percentage yet
 SKIP = re.compile(r"asv: skipped: (\w+)\((['\"])(.*)\2\)\s*$")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 #: asv's result word for a benchmark that failed (the others: ok, a value, n/a).
@@ -160,6 +165,41 @@ class Progress:
                 pass
 
 
+def is_phase(text: str) -> bool:
+    """A line asv prints before a long step (creating an environment, building, starting
+    to benchmark one)."""
+    match = PERCENT.match(text)
+    return bool(PHASE.match(text)) or bool(match and len(match.group(2)) <= 2)
+
+
+def follow(fd: int, log, progress: Progress, wait_s: float = 1.0) -> None:
+    """Feeds ``progress`` asv's lines from ``fd`` as they come. asv ends a line only when
+    it starts the next one, so a phase line (say, creating an environment, minutes of
+    pip) is shown once nothing more has come for ``wait_s``, not when the phase is over."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending, shown = "", None
+    while True:
+        ready, _, _ = select.select([fd], [], [], wait_s)
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if log:
+                log.write(chunk)
+                log.flush()
+            pending += decoder.decode(chunk, final=not chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if line != shown:
+                    progress.line(line)
+                shown = None
+            if not chunk:
+                break
+        elif pending and shown is None and is_phase(pending):
+            progress.line(pending)
+            shown = pending
+    if pending and pending != shown:
+        progress.line(pending)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, help="write every line here")
@@ -167,16 +207,12 @@ def main(argv=None) -> int:
     log = None
     if args.log:
         args.log.parent.mkdir(parents=True, exist_ok=True)
-        log = args.log.open("w", encoding="utf-8")
+        log = args.log.open("wb")
         print(f"cebench: asv's whole output goes to {args.log}", flush=True)
     timings = args.log.with_name(args.log.name + ".timings.json") if args.log else None
     progress = Progress(sys.stdout, timings)
     try:
-        for raw in sys.stdin:
-            if log:
-                log.write(raw)
-                log.flush()
-            progress.line(raw)
+        follow(sys.stdin.fileno(), log, progress)
     finally:
         progress.finish(args.log)
         if log:

@@ -87,3 +87,31 @@ def test_each_result_says_how_long_is_left_and_phases_their_previous_time(tmp_pa
     again = io.StringIO()
     asv_progress.Progress(again, timings, Clock()).line("· Discovering benchmarks")
     assert again.getvalue() == "· Discovering benchmarks (last time 30 s)\n"
+
+
+def test_a_phase_line_is_shown_before_asv_ends_it(tmp_path):
+    """asv ends a line when it starts the next one: creating an environment (minutes of
+    pip) must show while it runs, once, not when it is over."""
+    import os
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    out = io.StringIO()
+    progress = asv_progress.Progress(out, None)
+    follower = threading.Thread(target=asv_progress.follow,
+                                args=(read_fd, None, progress, 0.05))
+    follower.start()
+    os.write(write_fd, "· Creating environments\n·· Creating virtualenv for torch2.13.0".encode())
+    for _ in range(200):  # a wait for the follower, not a measurement
+        if "Creating virtualenv" in out.getvalue():
+            break
+        threading.Event().wait(0.05)
+    assert out.getvalue().splitlines() == ["· Creating environments",
+                                           "·· Creating virtualenv for torch2.13.0"]
+    os.write(write_fd, "\n· Discovering benchmarks\n".encode())
+    os.close(write_fd)
+    follower.join(30)
+    os.close(read_fd)
+    assert out.getvalue().splitlines() == ["· Creating environments",
+                                           "·· Creating virtualenv for torch2.13.0",
+                                           "· Discovering benchmarks"]
