@@ -83,15 +83,18 @@ def _duration(seconds: float) -> str:
 
 
 def _profiled_words(summary: dict, op: dict, key: str, wall_s: float) -> str:
-    """'2 profiled calls, 5.92 ms each: 2.1x the wall time above, the profiler's own cost':
-    what a profiled call took (an op's self time over its share of the total), said beside
-    the unprofiled wall time, so that an op's time above the wall time is not a surprise."""
+    """'2 profiled calls of 5.92 ms each (2.1x the wall time above: the profiler slows
+    every call)': what a profiled call took (an op's self time over its share of the
+    total), said beside the unprofiled wall time, so that an op's time above the wall
+    time is not a surprise."""
     calls = summary["iterations"]
     text = f"{calls} profiled call{'s' * (calls != 1)}"
     if op.get("share") and op[key] > 0 and wall_s > 0:
         per_call = op[key] * 1e-6 / op["share"] / calls
-        text += (f", {_duration(per_call)} each: {per_call / wall_s:.1f}x the wall time "
-                 "above (profiling slows every call)")
+        why = ("the profiler slows every call" if summary["device"] != "cuda"
+               else "their kernels' device time, under the profiler")
+        text += (f" of {_duration(per_call)} each ({per_call / wall_s:.1f}x the wall time "
+                 f"above: {why})")
     return text
 
 
@@ -111,8 +114,8 @@ def summary_lines(summary: dict, top: int = 5) -> list[str]:
         lines.append("the profiler recorded no CUDA kernel (CUPTI unavailable? "
                      "KINETO_LOG_LEVEL=2 shows the profiler's warnings)")
     elif ops:
-        lines.append(f"top {what} by self {'device' if device == 'cuda' else 'CPU'} time "
-                     f"({_profiled_words(summary, ops[0], key, wall['median'])}):")
+        lines.append(f"top {what} by self {'device' if device == 'cuda' else 'CPU'} time, "
+                     f"{_profiled_words(summary, ops[0], key, wall['median'])}:")
         width = max(len(op["name"]) for op in ops)
         for op in ops:
             per_call = op[key] * 1e-6 / summary["iterations"]
