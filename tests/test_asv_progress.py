@@ -101,7 +101,8 @@ def test_a_phase_line_is_shown_before_asv_ends_it(tmp_path):
     follower = threading.Thread(target=asv_progress.follow,
                                 args=(read_fd, None, progress, 0.05))
     follower.start()
-    os.write(write_fd, "· Creating environments\n·· Creating virtualenv for torch2.13.0".encode())
+    os.write(write_fd,
+             "· Creating environments\n·· Creating virtualenv for torch2.13.0".encode())
     for _ in range(200):  # a wait for the follower, not a measurement
         if "Creating virtualenv" in out.getvalue():
             break
