@@ -31,7 +31,11 @@ from pathlib import Path
 PERCENT = re.compile(r"^\[\s*(\d+(?:\.\d+)?)%\] (·+) ?(.*)$")
 PHASE = re.compile(r"^·{1,2} (.*)$")  # before benchmarking: no percentage yet
 SKIP = re.compile(r"asv: skipped: (\w+)\((['\"])(.*)\2\)\s*$")
-NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+#: A count or a size in words ('56 total benchmarks', '2004 MiB'), not a number inside a
+#: name ('py3.11', 'torch2.13.0', '4-D').
+NUMBER = re.compile(r"(?<![\w.-])\d+(?:[.,]\d+)*(?![\w.-])")
+#: A commit hash as asv abbreviates it ('34cb21de').
+COMMIT = re.compile(r"\b[0-9a-f]{8}\b")
 #: asv's result word for a benchmark that failed (the others: ok, a value, n/a).
 FAILED = "failed"
 #: Lines of a failure's details shown on the terminal (all of them are in the log).
@@ -49,7 +53,7 @@ def duration(seconds: float) -> str:
 def phase_key(text: str) -> str:
     """A phase without its numbers: 'Running 150 total benchmarks (1 commits ...)' and the
     next run's 'Running 152 total ...' are the same phase."""
-    return NUMBER.sub("N", text.strip())
+    return NUMBER.sub("N", COMMIT.sub("COMMIT", text.strip()))
 
 
 class Progress:
