@@ -54,12 +54,14 @@ def check_writable(path, option: str | None = None) -> Path:
 def _probe(folder: Path, what: str) -> None:
     """Creates and removes a file in ``folder`` (what the write will do), so that a folder
     no file can be made in (read-only, a full disk, /proc) is refused before any work."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=".cebench-probe-", dir=folder)
-    except OSError as exc:
-        raise InputError(f"cannot write {what}: {exc.strerror or exc} in {folder}") from None
-    os.close(fd)
-    os.unlink(name)
+    with _sigint_held():  # a Ctrl-C waits until the probe is gone again
+        try:
+            fd, name = tempfile.mkstemp(prefix=".cebench-probe-", dir=folder)
+        except OSError as exc:
+            raise InputError(f"cannot write {what}: {exc.strerror or exc} in {folder}"
+                             ) from None
+        os.close(fd)
+        os.unlink(name)
 
 
 def check_creatable_dir(path, option: str | None = None) -> Path:
