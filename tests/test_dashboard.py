@@ -73,7 +73,7 @@ def test_link_bar_and_index_carry_the_compare_verdict_and_the_noise(tmp_path):
     index.write_text('<html><body><div id="root"></div></body></html>')
     dashboard.inject_link_bar(index, [verdict])
     text = index.read_text()
-    assert "cpu-x: torch 2.13.0 → 2.14.1 inconclusive (one run per side)" in text
+    assert "cpu-x: torch 2.13.0 → 2.14.1 inconclusive (too few runs)" in text
     assert "run-to-run noise 8 %, detects shared changes over 35 %" in text
     page = dashboard.write_cebench_index(tmp_path, [], [verdict], ["cpu-x: tau note"])
     body = page.read_text()

@@ -10,10 +10,12 @@ from cebench.errors import InputError
 NAME = "findings"
 HELP = "what changed between consecutive torch releases, from the results (docs/findings.md)"
 DESCRIPTION = (
-    "Render the findings page from a results folder: the releases measured, "
-    "`cebench compare`'s verdicts between each release and the one before it, and the "
-    "semantic changes recorded by `cebench history`. Prints it, or writes it with --write "
-    "(the whole page or nothing). A damaged results file is bad input (exit 2, named).")
+    "Render the findings page from a results folder: a summary, the releases measured "
+    "with their builds, each distinct change between consecutive releases grouped by cause "
+    "(with the functions that carry it, where `cebench instructions --explain` recorded "
+    "them), and the semantic changes recorded by `cebench history`. Prints it, or writes "
+    "it with --write (the whole page or nothing). A damaged results file is bad input "
+    "(exit 2, named).")
 
 
 def add_arguments(parser) -> None:
@@ -26,9 +28,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from cebench import atomic
     from cebench.publish import findings
     from cebench.results.load import ResultsError
+
+    from cebench import atomic
 
     write = atomic.check_writable(args.write, "--write") if args.write else None
     try:
@@ -36,7 +39,7 @@ def run(args) -> int:
     except ResultsError as exc:
         raise InputError(str(exc)) from None
     if write:
-        atomic.write_text(write, text)
+        atomic.write_text(write, text)  # the whole page or nothing
         print(f"wrote {args.write}")
     else:
         sys.stdout.write(text)

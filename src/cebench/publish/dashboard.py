@@ -439,13 +439,14 @@ def build_compare(results_dir: Path, out_dir: Path, root: Path,
                        + skipped_note(skipped), links)
 
 
-VERDICT_WORDS = {"regression": "regression", "inconclusive": "inconclusive (one run per side)",
+VERDICT_WORDS = {"regression": "regression", "inconclusive": "inconclusive (too few runs)",
                  "ok": "no regression"}
 
 
 def noise_notes(results_dir: Path) -> list[str]:
     """One sentence per machine with replicate runs: its measured run-to-run noise (tau)
-    and the smallest shared change one, three and six runs per side can detect."""
+    and the shared change that three, six and twelve runs per side catch (at the time
+    rule's default settings and promised probability)."""
     import warnings
 
     from cebench.results import compare, load as results
@@ -460,12 +461,14 @@ def noise_notes(results_dir: Path) -> list[str]:
             notes.append(f"{machine}: no replicate runs, run-to-run noise not measured: read "
                          "its comparisons as inconclusive.")
             continue
-        mds = {k: math.expm1(noise.min_detectable(k, k, 0.01)) for k in (1, 3, 6)}
+        mds = {k: noise.min_detectable(k, k, compare.DEFAULT_ALPHA, compare.DEFAULT_THRESHOLD)
+               for k in (3, 6, 12)}
         notes.append(f"{machine}: whole runs of one version differ by {noise.tau * 100:.1f} % "
-                     f"(sd, tau, from {noise.source}); the smallest shared change a comparison "
-                     f"can detect is {compare.percent_words(mds[1])} with one run per side, "
-                     f"{compare.percent_words(mds[3])} with 3 and "
-                     f"{compare.percent_words(mds[6])} with 6.")
+                     f"(sd, tau, from {noise.source}); a comparison catches a shared change "
+                     f"of {compare.percent_words(mds[3])} with 3 runs per side, "
+                     f"{compare.percent_words(mds[6])} with 6 and "
+                     f"{compare.percent_words(mds[12])} with 12, {compare.POWER:.0%} of the "
+                     "time.")
     return notes
 
 
@@ -694,7 +697,7 @@ def alert_report(results: Path, machine: str | None = None,
     report = AlertReport()
     sections = []
     words = {0: "no regression", 1: "**REGRESSION**",
-             3: "inconclusive: one run per side, see the minimum detectable shift"}
+             3: "inconclusive: too few runs on a side, or a failure (see the report)"}
     with tempfile.TemporaryDirectory(prefix="cebench-alert-") as tmp:
         for name, runs in sorted(machines.items()):
             pairs = alert_pairs(runs, commit)

@@ -25,7 +25,8 @@ from cebench import asvconf  # noqa: E402
 from cebench.publish.conclusions import interval  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
-VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#8e44ad",
+VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "failed": "#6c3483",
+                   "inconclusive": "#8e44ad",
                    "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#bdc3c7"}
 
 

@@ -137,15 +137,18 @@ def torch_version_of_env(env_params: dict, env_name: str) -> str | None:
 
 
 def load(results_dir, machine: str | None = None, skipped: list[Path] | None = None,
-         strict: bool = False) -> pd.DataFrame:
+         strict: bool = False, samples: bool = True) -> pd.DataFrame:
     """Every result under ``results_dir`` as one tidy frame (see the module doc).
 
     A damaged file (:mod:`cebench.results.validate`), benchmark entry or ``benchmarks.json``
     is a warning naming it, and the rest loads; each skipped results file is appended to
-    ``skipped`` if given. A file holding the same run as another (same commit, environment
-    and start times: a copy) is skipped the same way. ``strict``: any of these raises
-    :class:`ResultsError` naming them instead (a verdict must not rest on what is left);
-    a damaged ``machine.json`` stays a warning (only the machine's details are lost).
+    ``skipped`` if given. ``strict``: any of these raises :class:`ResultsError` naming them
+    instead (a verdict must not rest on what is left). A file holding the same run as
+    another (same commit, environment and start times: a copy) is skipped with a warning
+    naming both, strict or not (the run counts once), and so is a damaged
+    ``machine.json`` (only the machine's details are lost).
+    ``samples=False`` leaves the raw samples out (``samples`` is None): what a comparison
+    reads is the value, and the samples are most of a large results folder's memory.
     Raises :class:`ResultsError` when the folder is missing or holds no readable result.
     """
     results_dir = Path(results_dir)
@@ -159,9 +162,10 @@ def load(results_dir, machine: str | None = None, skipped: list[Path] | None = N
             warnings.simplefilter("ignore")
         benchmarks = load_benchmarks(results_dir, problems) if found else {}
 
-    def damaged(message: str, path: Path | None = None) -> None:
-        problems.append(message)
-        if not strict:
+    def damaged(message: str, path: Path | None = None, blocking: bool = True) -> None:
+        if blocking:
+            problems.append(message)
+        if not (strict and blocking):
             warnings.warn(message, stacklevel=3)
         if path is not None and skipped is not None:
             skipped.append(path)
@@ -175,14 +179,14 @@ def load(results_dir, machine: str | None = None, skipped: list[Path] | None = N
             files += 1
             try:
                 file_rows, run = _file_rows(path, machine_dir.name, machine_info, benchmarks,
-                                            damaged)
+                                            damaged, samples)
             except Exception as exc:  # noqa: BLE001 -- any defect: skip the file, say which
                 damaged(f"{path}: skipped ({_first_line(exc)})", path)
                 continue
             run = (machine_dir.name, *run)
             if run in runs:
                 damaged(f"{path}: skipped (a copy of {runs[run].name}: the same commit, "
-                        "environment and start times)", path)
+                        "environment and start times; counted once)", path, blocking=False)
                 continue
             runs[run] = path
             rows.extend(file_rows)
@@ -220,7 +224,7 @@ def _load_asv(path: Path):
 
 
 def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
-               damaged) -> tuple[list[dict], tuple]:
+               damaged, samples: bool = True) -> tuple[list[dict], tuple]:
     """A results file's rows and its run's identity (:func:`validate.run_identity`).
     Damaged benchmark entries are left out, each said through ``damaged(message)``; a
     damaged file raises."""
@@ -246,7 +250,7 @@ def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
             if benchmarks and spec is None:
                 raise validate.Damaged(f"not in {Path(path).parents[1] / 'benchmarks.json'}")
             validate.check_entry(entries.get(name, {}), spec)
-            rows.extend(_benchmark_rows(result, name, spec or {}, common))
+            rows.extend(_benchmark_rows(result, name, spec or {}, common, samples))
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             damaged(f"{path}: benchmark {name} skipped ({_first_line(exc)})")
     if common["torch_version"] is None:
@@ -265,7 +269,8 @@ def _recorded_torch_version(rows: list[dict]) -> str | None:
     return None
 
 
-def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
+def _benchmark_rows(result, name: str, spec: dict, common: dict,
+                    with_samples: bool = True) -> list[dict]:
     raw_params = result.get_result_params(name) or []
     combos = list(itertools.product(*raw_params))
     values = result._results.get(name)
@@ -275,7 +280,8 @@ def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
     if len(values) != len(combos):
         raise ValueError(f"{len(values)} values for {len(combos)} parameter combinations")
     stats = result.get_result_stats(name, raw_params)
-    samples = result.get_result_samples(name, raw_params)
+    samples = (result.get_result_samples(name, raw_params) if with_samples
+               else [None] * len(combos))
     param_names = list(spec.get("param_names") or [])
     if len(param_names) != len(raw_params):
         param_names = [f"param{i + 1}" for i in range(len(raw_params))]
