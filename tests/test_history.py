@@ -426,7 +426,7 @@ def test_findings_write_into_a_missing_folder_is_one_line_exit_2(tmp_path, capsy
     target = tmp_path / "no-such-folder" / "findings.md"
     assert main(["findings", "--results", str(DATA), "--write", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot write there" in err[0] and not target.parent.exists()
+    assert len(err) == 1 and "cannot write --write" in err[0] and not target.parent.exists()
 
 
 def test_dry_run_names_what_the_replicates_measure(monkeypatch, capsys):
