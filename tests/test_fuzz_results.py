@@ -1,10 +1,11 @@
 """Fuzz of the results path (Hypothesis): one damaged file at a time, through `compare`,
 `alert`, `findings`, `merge-results` and the dashboard's compare part.
 
-The starting point is real: four runs of the committed A/A series (torch 2.13.0, commit
-91656913, results/cpu-amd-epyc-2c), two labelled torch 2.13.0 and two labelled torch 2.14.1,
-interleaved (runs 2 and 4 against runs 3 and 5), so that every command compares the same
-two sides of identical software; the verdict is 0 ("no regression") or 3 (inconclusive).
+The starting point is real: six runs of the committed A/A series (torch 2.13.0, commit
+91656913, results/cpu-amd-epyc-2c), three labelled torch 2.13.0 and three labelled torch
+2.14.1, interleaved (runs 2, 4, 6 against runs 3, 5, 7), so that every command compares the
+same two sides of identical software; the verdict is 0 ("no regression") or 3
+(inconclusive), and with three runs a side a damaged value could pass for a regression.
 Relabelling the second pair as another torch release is the only edit, and it is made in a
 temporary copy: what the commands compare is two sets of runs of the same code.
 
@@ -20,7 +21,7 @@ command the contract holds:
   a warning on stderr naming the file.
 
 The commands run in this process (the dashboard's and alert's `cebench compare` too), so
-one damaged folder goes through all five in about two seconds. In CI the run is seeded
+one damaged folder goes through all five in a few seconds. In CI the run is seeded
 (``derandomize``) and bounded (``CEBENCH_FUZZ_EXAMPLES``, default 30); a longer run:
 
     CEBENCH_FUZZ_EXAMPLES=500 CEBENCH_FUZZ_SEED=1 python -m pytest tests/test_fuzz_results.py
@@ -55,7 +56,7 @@ MACHINE = "cpu-amd-epyc-2c"
 AA = REPO / "results" / MACHINE
 AA_STEM = "91656913-existing-py_work_main_.venv_bin_python"
 #: torch label -> the A/A runs (asv's file, then -r2 ...) that side takes, interleaved.
-SIDES = {"2.13.0": (2, 4), "2.14.1": (3, 5)}
+SIDES = {"2.13.0": (2, 4, 6), "2.14.1": (3, 5, 7)}
 EXAMPLES = int(os.environ.get("CEBENCH_FUZZ_EXAMPLES", "30"))
 REPORT = os.environ.get("CEBENCH_FUZZ_REPORT")
 
