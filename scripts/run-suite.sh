@@ -9,8 +9,11 @@
 # benchmarks.json is never rewritten. Publish a run with
 #   cebench merge-results .asv/results --into results
 set -euo pipefail
+source "$(dirname "$0")/_progress.sh"
+phase "setting up .venv (cebench, asv, torch)"
 source "$(dirname "$0")/_venv.sh"
 
+phase "recording the machine"
 # asv takes its results folder from its config: run with a copy of the config (the one
 # given with --config, else asv.conf.json) whose results_dir is the local folder.
 results_root=${CEBENCH_LOCAL_RESULTS:-.asv/results}
@@ -71,16 +74,23 @@ fi
 # ...); run k > 1 is stored beside the first as <asv name>-r<k>.json. `cebench compare`
 # measures run-to-run noise from such replicates; with too few runs a side its verdict is
 # "inconclusive" (docs/verdicts.md).
+# asv's whole output goes to a log; the terminal gets its phases, one line per benchmark
+# with the time left, failures, and the skipped cases counted by reason (unbuffered: asv
+# writes to a pipe here, and would otherwise hold its lines back for minutes).
 status=0
-bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "$results_root/$machine" \
+phase "running the benchmarks (asv)"
+PYTHONUNBUFFERED=1 bash "$(dirname "$0")/asv-replicates.sh" "${CEBENCH_REPLICATES:-1}" "$results_root/$machine" \
     --config "$local_config" --machine "$machine" --launch-method "$launch" --record-samples \
-    --show-stderr "${cpu_defaults[@]}" "${asv_args[@]}" \
+    --show-stderr "${cpu_defaults[@]}" "${asv_args[@]}" 2>&1 \
+    | python "$(dirname "$0")/asv_progress.py" --log .asv/logs/run-suite-asv.log \
     || status=$?
 if [ "$status" -ne 0 ]; then
     echo "cebench: asv run exited $status (some benchmarks failed); building the dashboard anyway" >&2
 fi
 # asv publish (offline UI) + the analysis notebooks, compare report and semantics table
+phase "building the dashboard"
 cebench dashboard || status=$?
+phase_end
 echo "cebench: dashboard in html/index.html"
 echo "cebench: this run's results are in $results_root/$machine/ (not published); e.g."
 echo "  cebench compare $results_root --baseline torch=2.13.0 --candidate torch=2.14.1"

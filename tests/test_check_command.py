@@ -142,14 +142,17 @@ def test_check_exits_1_and_marks_a_broken_rule(cpu_report, monkeypatch, capsys):
     assert out.endswith(f"{len(broken.cases)} cases, 1 broken rules\n")
 
 
-def test_unwritable_json_is_bad_input_after_the_table(cpu_report, monkeypatch, capsys,
-                                                       tmp_path):
-    monkeypatch.setattr(conformance, "check", lambda devices: cpu_report)
+def test_unwritable_json_is_bad_input_before_the_check_runs(monkeypatch, capsys, tmp_path):
+    def never(devices):
+        raise AssertionError("the check ran before its output was checked")
+
+    monkeypatch.setattr(conformance, "check", never)
     target = tmp_path / "missing-folder" / "check.json"
     assert cli.main(["check", "--device", "cpu", "--json", str(target)]) == 2
     out, err = capsys.readouterr()
-    assert err == f"cebench check: error: cannot write --json {target}: No such file or directory\n"
-    assert out.endswith(" broken rules\n") and not target.parent.exists()
+    assert err == (f"cebench check: error: cannot write --json {target}: no folder "
+                   f"{target.parent}\n")
+    assert out == "" and not target.parent.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")

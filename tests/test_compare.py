@@ -472,7 +472,7 @@ def test_real_aa_halves_raise_no_alarm_and_a_real_x3_is_caught(series, committed
 def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]],
                 source: Path = REPO_RESULTS) -> Path:
     """A results folder with the series' runs as named environments (env name and file
-    name changed; ``time_`` values x factor)."""
+    name changed; ``time_`` values, their statistics and samples x factor)."""
     dest = tmp_path / "results"
     (dest / MACHINE).mkdir(parents=True)
     shutil.copy(source / "benchmarks.json", dest / "benchmarks.json")
@@ -484,8 +484,12 @@ def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]]
             cols = data["result_columns"]
             for bench, row in data["results"].items():
                 if factor != 1.0 and bench.rsplit(".", 1)[-1].startswith("time_"):
-                    j = cols.index("result")
-                    row[j] = [None if v is None else v * factor for v in row[j]]
+                    for key in ("result", "stats_ci_99_a", "stats_ci_99_b", "stats_q_25",
+                                "stats_q_75", "samples"):
+                        j = cols.index(key)
+                        if j < len(row) and row[j] is not None:
+                            row[j] = [None if v is None else [x * factor for x in v]
+                                      if isinstance(v, list) else v * factor for v in row[j]]
             suffix = "" if i == 0 else f"-r{i + 1}"
             (dest / MACHINE / f"{data['commit_hash'][:8]}-{env}{suffix}.json").write_text(
                 json.dumps(data))

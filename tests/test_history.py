@@ -89,12 +89,18 @@ def test_history_command_bad_input_exits_2(tmp_path, monkeypatch, capsys):
 
 
 def _scratch_run(tmp_path: Path, name: str) -> Path:
-    """A scratch results tree as asv leaves it: benchmarks.json, machine.json, one file."""
+    """A scratch results tree as asv leaves it: benchmarks.json, machine.json, one file
+    (its runs started ``name``'s letter number of hours later: another run, not a copy)."""
     scratch = tmp_path / name
     shutil.copytree(DATA, scratch)
     files = sorted((scratch / MACHINE).glob("*-*.json"))
     for extra in files[1:]:
         extra.unlink()
+    data = json.loads(files[0].read_text())
+    column = data["result_columns"].index("started_at")
+    for row in data["results"].values():
+        row[column] += 3_600_000 * (ord(name[0]) - ord("a"))
+    files[0].write_text(json.dumps(data))
     return scratch
 
 
@@ -420,7 +426,7 @@ def test_findings_write_into_a_missing_folder_is_one_line_exit_2(tmp_path, capsy
     target = tmp_path / "no-such-folder" / "findings.md"
     assert main(["findings", "--results", str(DATA), "--write", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot write there" in err[0] and not target.parent.exists()
+    assert len(err) == 1 and "cannot write --write" in err[0] and not target.parent.exists()
 
 
 def test_dry_run_names_what_the_replicates_measure(monkeypatch, capsys):

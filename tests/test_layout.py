@@ -18,7 +18,7 @@ PACKAGE = SRC / "cebench"
 #: The floors, lowest first. A module may import modules of its own floor or lower ones,
 #: with one exception: the grid imports nothing of cebench at all.
 FLOORS = {
-    "cebench.errors": 0, "cebench.environment": 0, "cebench.asvconf": 0,
+    "cebench.errors": 0, "cebench.atomic": 0, "cebench.environment": 0, "cebench.asvconf": 0,
     "cebench.grid": 1,
     "cebench.impls": 2, "cebench.measure": 2, "cebench.semantics": 2,
     "cebench.results": 3,

@@ -106,14 +106,21 @@ def test_a_folder_without_benchmarks_json_is_bad_input(tmp_path):
 
 def _tree(root: Path, definitions: dict, results: dict) -> Path:
     """A results tree: benchmarks.json, and one machine's results file recording
-    ``{benchmark: version}``."""
+    ``{benchmark: version}`` (each field asv writes, so that it is a file compare reads)."""
     (root / "m").mkdir(parents=True)
-    (root / "benchmarks.json").write_text(json.dumps({**definitions, "version": 2}))
+    full = {name: {"name": name, "type": "track", "unit": "unit", "param_names": [],
+                   "params": [], **d} for name, d in definitions.items()}
+    (root / "benchmarks.json").write_text(json.dumps({**full, "version": 2}))
     (root / "m" / "machine.json").write_text(json.dumps({"machine": "m", "version": 1}))
     if results:
+        started = 1_795_000_000_000 + len(str(root))  # another tree, another run
         (root / "m" / f"{len(results)}-env.json").write_text(json.dumps({
-            "result_columns": ["result", "params", "version"],
-            "results": {name: [[1.0], [], version] for name, version in results.items()}}))
+            "commit_hash": "0123456789abcdef0123456789abcdef01234567", "env_name": "env",
+            "date": 1_795_000_000_000, "params": {"machine": "m"}, "python": "3.11",
+            "requirements": {}, "env_vars": {}, "version": 2,
+            "result_columns": ["result", "params", "version", "started_at"],
+            "results": {name: [[1.0], [], version, started]
+                        for name, version in results.items()}}))
     return root
 
 

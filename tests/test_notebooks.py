@@ -219,10 +219,11 @@ def test_a_failing_notebook_is_one_plain_line(tmp_path, monkeypatch, capsys):
     """IPython colours the traceback a failing cell records; the terminal gets plain text."""
     root = _project(tmp_path, ["raise ValueError('the data disagree')"])
     monkeypatch.chdir(root / "analysis")
-    assert main(["notebooks"]) == 1
+    assert main(["notebooks"]) == 2  # not a finding: nothing was measured
     err = capsys.readouterr().err
-    assert err == "cebench notebooks: a notebook failed: ValueError: the data disagree\n"
+    assert err == "cebench notebooks: error: a notebook failed: ValueError: the data disagree\n"
     assert "\x1b" not in err
+    assert not (root / "html").exists() or not any((root / "html").iterdir())
 
 
 def test_results_a_notebook_cannot_read_are_bad_input(tmp_path, monkeypatch, capsys):
@@ -247,20 +248,39 @@ def test_notebook_defaults_write_into_the_projects_html_not_analysis(tmp_path, m
     assert not (root / "analysis" / "html").exists()
 
 
+BLOCKING_CELL = ("import os, pathlib, time\n"
+                 "out = pathlib.Path(os.environ['CEBENCH_ANALYSIS_OUT'])\n"
+                 "(out / 'kernel.pid').write_text(str(os.getpid()))\n"
+                 "time.sleep(3600)")
+QUICK_CELL = ("import os, pathlib\n"
+              "pathlib.Path(os.environ['CEBENCH_ANALYSIS_OUT'], 'first.png').write_bytes(b'new')")
+
+
 @pytest.mark.slow
-def test_ctrl_c_stops_a_running_notebook_and_cleans_up(tmp_path):
-    """A real SIGINT to the process group (as a terminal sends it) while a cell runs:
-    exit 130 with one line, the kernel stopped, its sockets and temporary folder gone."""
+@pytest.mark.parametrize("blocked", ["first", "second"])
+def test_ctrl_c_stops_a_running_notebook_and_keeps_the_previous_pages(tmp_path, blocked):
+    """A real SIGINT to the process group (as a terminal sends it) while a cell runs, in
+    the first notebook, or in the second after the first's page was written: exit 130
+    with one line, the kernel stopped, its sockets and temporary folder gone, and the
+    previous html/analysis exactly as it was."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    root = _project(tmp_path, ["import os, pathlib, time\n"
-                               "out = pathlib.Path(os.environ['CEBENCH_ANALYSIS_OUT'])\n"
-                               "(out / 'kernel.pid').write_text(str(os.getpid()))\n"
-                               "time.sleep(3600)"])
+    root = _project(tmp_path)
+    cells = ({"first": [BLOCKING_CELL], "second": [QUICK_CELL]} if blocked == "first"
+             else {"first": [QUICK_CELL], "second": [BLOCKING_CELL]})
+    for name, code in cells.items():
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in code]),
+                       root / "analysis" / f"{name}.ipynb")
+    out = root / "html" / "analysis"
+    out.mkdir(parents=True)
+    for name in ("first", "second", "older"):
+        (out / f"{name}.html").write_text(f"the previous {name} page")
+    (out / "first.png").write_bytes(b"the previous figure")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(REPO / "src"))
@@ -270,17 +290,25 @@ def test_ctrl_c_stops_a_running_notebook_and_cleans_up(tmp_path):
                             # SIGINT's default action, as at a terminal (a background job
                             # of a non-interactive shell inherits it ignored)
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    pid_file = root / "html" / "analysis" / "kernel.pid"
+    staged = root / "html"
     deadline = time.monotonic() + 300  # a wait for the cell to start, not a measurement
-    while not pid_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while (not list(staged.glob(".analysis.building-*/kernel.pid")) and proc.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.1)
-    assert pid_file.exists(), proc.communicate()
-    kernel_pid = int(pid_file.read_text())
+    pid_files = list(staged.glob(".analysis.building-*/kernel.pid"))
+    assert pid_files, proc.communicate()
+    built = sorted(p.name for p in pid_files[0].parent.iterdir())
+    assert built == (["kernel.pid"] if blocked == "first"
+                     else ["first.html", "first.png", "kernel.pid"])
+    kernel_pid = int(pid_files[0].read_text())
     assert list(scratch.glob("cebench-kernel-*/kernel.json"))  # the sockets live there
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=300)
+    stdout, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert err == "cebench notebooks: interrupted\n"
+    assert f"[1/2] first.ipynb: running" in stdout
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in staged.iterdir()) == ["analysis"]  # nothing left beside
     assert not any(scratch.iterdir()), list(scratch.iterdir())
     assert not _running(kernel_pid)
 

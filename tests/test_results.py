@@ -257,6 +257,27 @@ def test_parameters_are_named_in_labels(df):
         "family=small, smoothing=0.1"
 
 
+def _started_later(data: dict) -> dict:
+    """The same measurements, as if a second run had made them an hour later (a copy of a
+    run's file is not another run: see the next test)."""
+    column = data["result_columns"].index("started_at")
+    for row in data["results"].values():
+        row[column] += 3_600_000
+    return data
+
+
+def test_a_copy_of_a_run_is_skipped_naming_both_files(data_copy):
+    first = next((data_copy / MACHINE).glob("2b2f6672-*.json"))
+    copy = results.replicate_name(data_copy / MACHINE, first.name)
+    shutil.copy(first, copy)
+    frame, messages = load_with_warnings(data_copy)
+    assert len(messages) == 1 and copy.name in messages[0] and first.name in messages[0]
+    assert "a copy of" in messages[0] and str(copy) not in set(frame["file"])
+    with pytest.warns(UserWarning, match="a copy of"):  # counted once, strict or not
+        strict = results.load(data_copy, strict=True)
+    assert set(strict["file"]) == set(frame["file"])
+
+
 def test_replicate_runs_load_as_separate_runs_in_cebench_and_asv(data_copy):
     """A second run of one environment and commit, kept as '<asv name>-r2.json': cebench
     sees two runs (the ``file`` column), and asv's own loader reads both files."""
@@ -265,7 +286,7 @@ def test_replicate_runs_load_as_separate_runs_in_cebench_and_asv(data_copy):
     first = next((data_copy / MACHINE).glob("2b2f6672-*.json"))
     target = results.replicate_name(data_copy / MACHINE, first.name)
     assert target.name == f"{first.stem}-r2.json"
-    shutil.copy(first, target)
+    target.write_text(json.dumps(_started_later(json.loads(first.read_text()))))
     assert results.replicate_name(data_copy / MACHINE, first.name).name == f"{first.stem}-r3.json"
     df = results.load(data_copy)
     table = results.runs(df)

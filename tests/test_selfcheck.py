@@ -120,7 +120,8 @@ def test_default_threads_are_the_suites(tmp_path, capsys, monkeypatch, suite_thr
     finally:
         torch.set_num_threads(before)
     assert code == 0
-    assert f"{expected} CPU threads" in capsys.readouterr().out
+    words = "1 CPU thread\n" if expected == 1 else f"{expected} CPU threads\n"
+    assert words in capsys.readouterr().out
     assert json.loads(out_json.read_text())["threads"] == expected
 
 

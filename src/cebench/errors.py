@@ -6,20 +6,25 @@ command (:mod:`cebench.commands`) turns them into a one-line message and a statu
 
 from __future__ import annotations
 
-#: Exit statuses of every ``cebench`` command.
+#: Exit statuses of every ``cebench`` command: a contract that CI relies on. A tool failure
+#: never reads as a finding, and a finding is never lost to a tool failure.
 EXIT_OK = 0            # nothing found: no broken rule, no regression, no fidelity miss
-EXIT_FINDING = 1       # a finding: a broken rule, a regression, a timer off the profiler
-EXIT_BAD_INPUT = 2     # bad input: one line on stderr, nothing written
+EXIT_FINDING = 1       # only a finding that was measured: a broken rule, a regression, ...
+EXIT_BAD_INPUT = 2     # anything cebench could not read, write or understand: one line
 EXIT_INCONCLUSIVE = 3  # the data cannot decide (e.g. no replicate runs to estimate noise)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 #: What each exit status means, for ``cebench --help``.
 EXIT_MEANINGS = {
     EXIT_OK: "fine: no broken rule, no regression, no fidelity miss",
-    EXIT_FINDING: "a finding: a broken rule, a regression, a timer off the profiler",
-    EXIT_BAD_INPUT: "bad input or a missing extra (one line on stderr, nothing written)",
+    EXIT_FINDING: "a finding that was measured: a broken rule, a regression, a timer off "
+                  "the profiler (never a tool failure)",
+    EXIT_BAD_INPUT: "bad input: something cebench could not read, write or understand (an "
+                    "argument, a missing or damaged file, an unwritable output, a missing "
+                    "extra, a defect of cebench); one line on stderr names it, no traceback",
     EXIT_INCONCLUSIVE: "inconclusive: the data cannot decide (e.g. no replicate runs)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); temporary files removed",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): temporary files removed, every output as it "
+                      "was before",
 }
 
 #: The extra of cebench that installs each optional module (``pip install 'cebench[EXTRA]'``).

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from cebench.errors import InputError
 
 NAME = "alert"
 HELP = ("CI regression gate: compare the newest run with the previous torch "
@@ -12,9 +15,10 @@ DESCRIPTION = (
     "For each machine (or --machine): the newest torch version at --commit "
     "(default: the newest commit) against the previous torch version at that "
     "commit and against its own previous results, with `cebench compare`. "
-    "Appends the reports to --summary (e.g. $GITHUB_STEP_SUMMARY). Exit 0: no "
-    "regression; 1: a regression; 2: bad input (an unreadable results file, named) or a "
-    "compare that failed; 3: inconclusive (one run per side: no noise to test against).")
+    "Appends the reports to --summary (e.g. $GITHUB_STEP_SUMMARY), the whole report or "
+    "nothing. Exit 0: no regression; 1: a regression; 2: bad input (a damaged results "
+    "file, named; a commit with no results; an unwritable summary) or a compare that "
+    "failed; 3: inconclusive (one run per side: no noise to test against).")
 
 
 def add_arguments(parser) -> None:
@@ -25,11 +29,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from cebench import atomic
     from cebench.publish.dashboard import alert_report
 
-    report = alert_report(Path(args.results_dir), args.machine, args.commit)
+    if args.commit is not None and not re.fullmatch(r"[0-9a-fA-F]{4,64}", args.commit):
+        raise InputError(f"--commit {args.commit!r} is not a commit hash or a prefix of one "
+                         "(4 to 64 hexadecimal digits)")
+    summary = atomic.check_writable(args.summary, "--summary")
+    report = alert_report(Path(args.results_dir), args.machine,
+                          args.commit.lower() if args.commit else None)
     for line in report.lines:
         print(line)
-    with Path(args.summary).open("a", encoding="utf-8") as f:  # $GITHUB_STEP_SUMMARY may hold more
-        f.write(report.markdown)
+    atomic.append_text(summary, report.markdown)  # $GITHUB_STEP_SUMMARY may hold more
     return report.status

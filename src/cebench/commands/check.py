@@ -37,10 +37,9 @@ def add_arguments(parser) -> None:
 
 
 def _write_json(path: str, data: dict) -> None:
-    try:
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
-    except OSError as exc:
-        raise InputError(f"cannot write --json {path}: {exc.strerror}") from exc
+    from cebench import atomic
+
+    atomic.write_text(path, json.dumps(data, indent=1) + "\n")  # whole or not at all
 
 
 def run(args) -> int:
@@ -52,6 +51,12 @@ def run(args) -> int:
         raise InputError(f"--device cuda: CUDA is not available to torch {torch.__version__}")
     if (args.match or args.record) and not args.impl:
         raise InputError("--match and --record go with --impl NAME")
+    from cebench import atomic
+
+    if args.json:  # checked before the check runs
+        atomic.check_writable(args.json, "--json")
+    if args.record:
+        atomic.check_creatable_dir(args.record, "--record")
     devices = [args.device] if args.device else conformance.available_devices()
     if args.impl:
         return _run_impl(args, devices)

@@ -50,14 +50,24 @@ def add_arguments(parser) -> None:
                         help="rows in the terminal table (default 40)")
 
 
-def load_results(results_dir, command: str, samples: bool = True):
-    """All asv results under ``results_dir``; each skipped file is a warning on stderr."""
+def load_results(results_dir, command: str, machine: str | None = None,
+                 samples: bool = True):
+    """Every asv result under ``results_dir`` (of ``machine`` when given), strictly: a
+    damaged file, benchmark entry or benchmarks.json is bad input (one line naming it),
+    never a verdict on what is left. Other warnings (a damaged machine.json, a copy of a
+    run, counted once) go to stderr."""
     from cebench.results import load
 
+    results_dir = Path(results_dir)
+    if machine and results_dir.is_dir():
+        machines = sorted(p.name for p in results_dir.iterdir() if p.is_dir())
+        if machine not in machines:
+            raise InputError(f"unknown machine {machine!r}; available: "
+                             f"{', '.join(machines) or '(none)'}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return load.load(results_dir, samples=samples)
+            return load.load(results_dir, machine, strict=True, samples=samples)
         except load.ResultsError as exc:
             raise InputError(str(exc)) from None
         finally:
@@ -66,12 +76,17 @@ def load_results(results_dir, command: str, samples: bool = True):
 
 
 def run(args) -> int:
+    from cebench import atomic
     from cebench.results import compare
 
     baseline, candidate = compare.Spec.parse(args.baseline), compare.Spec.parse(args.candidate)
     compare.check_settings(args.threshold, args.alpha, args.count_threshold)
     compare.bench_pattern(args.bench)  # a bad pattern fails before the (slow) load
-    everything = load_results(args.results_dir, NAME, samples=False)
+    if args.limit < 0:
+        raise InputError(f"--limit must be at least 0, not {args.limit}")
+    markdown_path = atomic.check_writable(args.markdown, "--markdown") if args.markdown else None
+    json_path = atomic.check_writable(args.json, "--json") if args.json else None
+    everything = load_results(args.results_dir, NAME, args.machine, samples=False)
     df = compare.select_results(everything, args.machine, args.bench)
     table, notes = compare.compare_specs(df, baseline, candidate, threshold=args.threshold,
                                          alpha=args.alpha,
@@ -85,13 +100,13 @@ def run(args) -> int:
     print(title)
     print(compare.format_table([r for r in rows if r["verdict"] != "unchanged"] or rows,
                                limit=args.limit))
-    if args.markdown:
-        Path(args.markdown).write_text(compare.markdown(table, title), encoding="utf-8")
-    if args.json:
+    if markdown_path:
+        atomic.write_text(markdown_path, compare.markdown(table, title))
+    if json_path:
         settings = {"baseline": baseline.text, "candidate": candidate.text,
                     "threshold": args.threshold, "alpha": args.alpha,
                     "count_threshold": args.count_threshold, "machines": machines}
-        Path(args.json).write_text(
-            json.dumps(compare.to_json(table, title, settings), indent=1), encoding="utf-8")
+        atomic.write_text(json_path,
+                          json.dumps(compare.to_json(table, title, settings), indent=1))
     return {"regression": EXIT_FINDING, "inconclusive": EXIT_INCONCLUSIVE}.get(
         compare.outcome(table), EXIT_OK)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,8 @@ DESCRIPTION = (
     "with their builds, each distinct change between consecutive releases grouped by cause "
     "(with the functions that carry it, where `cebench instructions --explain` recorded "
     "them), and the semantic changes recorded by `cebench history`. Prints it, or writes "
-    "it with --write.")
+    "it with --write (the whole page or nothing). A damaged results file is bad input "
+    "(exit 2, named).")
 
 
 def add_arguments(parser) -> None:
@@ -31,17 +31,15 @@ def run(args) -> int:
     from cebench.publish import findings
     from cebench.results.load import ResultsError
 
-    if args.write:
-        folder = Path(args.write).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise InputError(f"--write {args.write}: cannot write there ({folder} is not a "
-                             "writable folder)")
+    from cebench import atomic
+
+    write = atomic.check_writable(args.write, "--write") if args.write else None
     try:
-        text = findings.render(args.results)
+        text = findings.render(args.results, strict=True)
     except ResultsError as exc:
         raise InputError(str(exc)) from None
-    if args.write:
-        Path(args.write).write_text(text)
+    if write:
+        atomic.write_text(write, text)  # the whole page or nothing
         print(f"wrote {args.write}")
     else:
         sys.stdout.write(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,70 @@ def _git(repo: Path, *args: str) -> str:
                          f"{getattr(exc, 'stderr', '') or exc}".strip()) from None
 
 
+#: Each run's seconds in the last history run (in --work): the next one's estimates.
+TIMINGS_FILE = "timings.json"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Prints history's progress lines, each asv run's start with its place in the plan and
+    an estimate (:meth:`guess`; the times of the previous history are kept in
+    ``timings.json`` in the work folder) and the time left."""
+
+    START = re.compile(r"^torch (\S+) run (\d+): asv run \(")
+    END = re.compile(r"^torch (\S+) run (\d+): (\d+) s, asv exit")
+
+    def __init__(self, runs: list[str], timings: Path):
+        self.runs, self.timings, self.done = runs, timings, {}
+        try:
+            self.previous = {str(k): float(v) for k, v in json.loads(timings.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.previous = {}
+
+    def guess(self, key: str) -> float | None:
+        """This run's time last time, else the mean of this history's runs so far, else
+        the mean of the last history's."""
+        for source in ({key: self.previous[key]} if key in self.previous else {},
+                       self.done, self.previous):
+            if source:
+                return sum(source.values()) / len(source)
+        return None
+
+    def plan_line(self) -> str:
+        known = [self.previous[k] for k in self.runs if k in self.previous]
+        if len(known) == len(self.runs):
+            return (f"history: {len(self.runs)} asv runs; about {_duration(sum(known))} in all, "
+                    "as last time")
+        return (f"history: {len(self.runs)} asv runs; estimates follow from the first run's "
+                "time")
+
+    def __call__(self, line: str) -> None:
+        start, end = self.START.match(line), self.END.match(line)
+        if start:
+            key = f"{start.group(1)} run {start.group(2)}"
+            place = self.runs.index(key) + 1 if key in self.runs else len(self.done) + 1
+            mine = self.guess(key)
+            left = [self.guess(k) for k in self.runs if k not in self.done]
+            words = f"[{place}/{len(self.runs)}]"
+            if mine is not None:
+                words += f" about {_duration(mine)}"
+                if all(x is not None for x in left):
+                    words += f", {_duration(sum(left))} left in all"
+            line = f"{line} {words}"
+        elif end:
+            self.done[f"{end.group(1)} run {end.group(2)}"] = float(end.group(3))
+            self.timings.parent.mkdir(parents=True, exist_ok=True)
+            self.timings.write_text(json.dumps({**self.previous, **self.done}, indent=1))
+        print(line, flush=True)
+
+
 def _machine_name(args) -> str:
     if args.machine:
         return args.machine
@@ -77,6 +142,18 @@ def run(args) -> int:
     versions = [v.strip() for v in args.releases.split(",") if v.strip()]
     if args.rounds < 1:
         raise InputError("--rounds must be >= 1")
+    from cebench import atomic
+
+    if args.json:
+        atomic.check_writable(args.json, "--json")
+    atomic.check_creatable_dir(args.results, "--results")
+    atomic.check_creatable_dir(args.work, "--work")
+    for option, patterns in (("--bench", args.bench), ("--replicate-bench", args.replicate_bench)):
+        for pattern in patterns or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(f"{option} {pattern!r}: bad regular expression ({exc})") from None
     benchmarks = tuple(args.bench) if args.bench else history.EVERY_RELEASE_BENCHMARKS
     replicated = (tuple(args.replicate_bench) if args.replicate_bench
                   else history.REPLICATE_BENCHMARKS)
@@ -106,7 +183,10 @@ def run(args) -> int:
                                 asv_args=("-a", f"rounds={args.rounds}"))
     print(f"commit {commit[:12]}, machine {machine}, results {settings.results_dir}",
           flush=True)
-    records = history.run(blocks, settings, progress=lambda line: print(line, flush=True))
+    progress = Progress([f"{run.release.torch} run {run.replicate}" for block in blocks
+                         for run in block.runs], settings.work_dir / TIMINGS_FILE)
+    print(progress.plan_line(), flush=True)
+    records = history.run(blocks, settings, progress=progress)
     missing = [f"{r.torch} run {r.replicate}" for b in records for r in b.runs
                if r.results_file is None]
     missing += [f"{v} semantics" for b in records for v, p in b.semantics_files.items()
@@ -116,7 +196,8 @@ def run(args) -> int:
     print(f"history: {len(records)} block(s) in {total:.0f} s; peak {peak / 2**30:.1f} GiB "
           f"in {settings.work_dir}")
     if args.json:
-        args.json.write_text(json.dumps([dataclasses.asdict(b) for b in records], indent=1))
+        atomic.write_text(args.json, json.dumps([dataclasses.asdict(b) for b in records],
+                                                indent=1))
     if missing:
         print("history: no results for " + ", ".join(missing), file=sys.stderr)
         return EXIT_INCONCLUSIVE

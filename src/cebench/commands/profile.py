@@ -51,6 +51,9 @@ def _profile(args) -> int:
         raise InputError("--iterations must be at least 1")
     if args.top < 0:
         raise InputError("--top must be at least 0")
+    from cebench import atomic
+
+    atomic.check_creatable_dir(args.out, "--out")
     # torch's profiler (kineto) logs every start and stop on stderr ("USDT: ...
     # profiler_start"), read when it first starts: above every level, it is silent.
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
@@ -79,13 +82,29 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1e9:.3g} ns"
 
 
+def _profiled_words(summary: dict, op: dict, key: str, wall_s: float) -> str:
+    """'2 profiled calls of 5.92 ms each (2.1x the wall time above: the profiler slows
+    every call)': what a profiled call took (an op's self time over its share of the
+    total), said beside the unprofiled wall time, so that an op's time above the wall
+    time is not a surprise."""
+    calls = summary["iterations"]
+    text = f"{calls} profiled call{'s' * (calls != 1)}"
+    if op.get("share") and op[key] > 0 and wall_s > 0:
+        per_call = op[key] * 1e-6 / op["share"] / calls
+        why = ("the profiler slows every call" if summary["device"] != "cuda"
+               else "their kernels' device time, under the profiler")
+        text += (f" of {_duration(per_call)} each ({per_call / wall_s:.1f}x the wall time "
+                 f"above: {why})")
+    return text
+
+
 def summary_lines(summary: dict, top: int = 5) -> list[str]:
     """What a terminal shows of a profile: wall time, top kernels or ops, memory, files."""
     device = summary["device"]
     wall = summary["wall_s_per_call"]
     threads = summary["cpu_threads"]
     lines = [f"{summary['case']} {summary['pass']} on {device} ({summary['device_name']}), "
-             f"torch {summary['torch_version']}, {threads} CPU thread{'s' * (threads > 1)}",
+             f"torch {summary['torch_version']}, {threads} CPU thread{'s' * (threads != 1)}",
              f"wall time per call: {_duration(wall['median'])} (median of {wall['calls']}, "
              "without the profiler)"]
     what, key = (("kernels", "self_device_time_us") if device == "cuda"
@@ -95,8 +114,8 @@ def summary_lines(summary: dict, top: int = 5) -> list[str]:
         lines.append("the profiler recorded no CUDA kernel (CUPTI unavailable? "
                      "KINETO_LOG_LEVEL=2 shows the profiler's warnings)")
     elif ops:
-        lines.append(f"top {what} by self {'device' if device == 'cuda' else 'CPU'} time "
-                     f"({summary['iterations']} profiled calls):")
+        lines.append(f"top {what} by self {'device' if device == 'cuda' else 'CPU'} time, "
+                     f"{_profiled_words(summary, ops[0], key, wall['median'])}:")
         width = max(len(op["name"]) for op in ops)
         for op in ops:
             per_call = op[key] * 1e-6 / summary["iterations"]

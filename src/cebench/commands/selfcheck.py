@@ -57,9 +57,16 @@ def run(args) -> int:
         cases = [lookup(name) for name in (args.case or selfcheck.DEFAULT_CASES[device])]
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    for case in cases if args.case else []:  # a case asked for by name must run here
+        reason = case.skip_reason(device)
+        if reason:
+            raise InputError(f"--case {case.name} does not run on {device}: {reason}")
     passes = [args.pass_] if args.pass_ else list(PASSES)
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, not {args.threads}")
+    from cebench import atomic
+
+    json_path = atomic.check_writable(args.json, "--json") if args.json else None
     threads_before = torch.get_num_threads()
     try:
         if args.threads:
@@ -69,18 +76,16 @@ def run(args) -> int:
                 pin_cpu_threads()
             except ValueError as exc:
                 raise InputError(str(exc)) from None
-        print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+        threads = torch.get_num_threads()
+        print(f"device {device}, torch {torch.__version__}, {threads} CPU "
+              f"thread{'s' * (threads != 1)}")
         sys.stdout.flush()
         report = selfcheck.run_selfcheck(
             device, cases, passes, budget_s=args.budget_s, min_run_time=args.min_run_time,
             tolerance=args.tolerance, peak_mib=args.peak_mib)
         _print_report(report, args.tolerance)
-        if args.json:
-            try:
-                with open(args.json, "w") as f:
-                    json.dump(report.as_dict(), f, indent=1)
-            except OSError as exc:
-                raise InputError(f"cannot write {args.json}: {exc}") from None
+        if json_path:
+            atomic.write_text(json_path, json.dumps(report.as_dict(), indent=1))
     finally:
         torch.set_num_threads(threads_before)
     sys.stdout.flush()

@@ -35,7 +35,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cebench import asvconf
+from cebench import asvconf, atomic
+from cebench.atomic import replace_dir  # noqa: F401 -- where it was
 from cebench.errors import InputError, missing_dependency
 
 PARTS = ("asv", "analysis", "compare", "check")
@@ -169,18 +170,20 @@ def _version_key(version: str) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("+")[0].split("."))
 
 
-def runs_by_machine(results_dir: Path, skipped: list[Path] | None = None) -> dict[str, list[Run]]:
+def runs_by_machine(results_dir: Path, skipped: list[Path] | None = None,
+                    strict: bool = False) -> dict[str, list[Run]]:
     """machine name -> its runs, one per torch version x commit (replicate results files
     of that version and commit together), oldest torch first, then oldest commit (read
     with cebench.results.load, which also knows the torch version that ``--python=same``
-    runs recorded themselves). Unreadable files are appended to ``skipped``."""
+    runs recorded themselves). Unreadable files are appended to ``skipped``; ``strict``:
+    any damaged file is a ResultsError naming it."""
     import warnings
 
     from cebench.results import load as results
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each skipped file is reported through `skipped`
-        df = results.load(results_dir, skipped=skipped)
+        df = results.load(results_dir, skipped=skipped, strict=strict)
     df = df[["machine", "torch_version", "env_name", "commit", "date", "file",
              "benchmark"]].dropna(subset=["torch_version", "commit"])
     found: dict[str, list[Run]] = {}
@@ -593,42 +596,20 @@ def check_output_dir(html_dir: Path) -> None:
             raise InputError(f"{html_dir} is not empty and is not a dashboard; choose another --html")
 
 
-def replace_dir(new: Path, old: Path) -> None:
-    """Puts folder ``new`` where ``old`` is (both on one file system): ``old`` is moved
-    aside, ``new`` renamed into place, then the previous one deleted."""
-    aside = None
-    if old.exists():
-        aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.previous-", dir=old.parent))
-        aside.rmdir()
-        old.rename(aside)
-    try:
-        new.rename(old)
-    except BaseException:
-        if aside is not None:
-            aside.rename(old)
-        raise
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 def build_dashboard(results_dir: Path, html_dir: Path, conf_path: Path,
                     parts: tuple[str, ...] = PARTS,
-                    notebook_dir: Path | None = None) -> list[PartOutcome]:
+                    notebook_dir: Path | None = None, log=None) -> list[PartOutcome]:
     """Builds every requested part; returns each part's outcome. The site is built in a
-    temporary sibling of html_dir that replaces it when complete (see the module doc)."""
+    temporary sibling of html_dir that replaces it when complete (see the module doc).
+    ``log(name, i)`` is called before part ``i`` (from 1) starts."""
     check_output_dir(html_dir)
-    html_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{html_dir.name}.building-", dir=html_dir.parent))
-    try:
-        outcomes = _build_site(results_dir, staging, conf_path, parts, notebook_dir)
-        replace_dir(staging, html_dir)
-    finally:  # interrupted or failed: the previous html_dir stays as it was
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic.staging_dir(html_dir) as staging:  # interrupted: html_dir stays as it was
+        outcomes = _build_site(results_dir, staging, conf_path, parts, notebook_dir, log)
     return outcomes
 
 
 def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple[str, ...],
-                notebook_dir: Path | None) -> list[PartOutcome]:
+                notebook_dir: Path | None, log=None) -> list[PartOutcome]:
     root = conf_path.resolve().parent
     out_dir = html_dir / "cebench"
     outcomes, verdicts = [], []
@@ -639,7 +620,9 @@ def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple
             "compare": lambda: build_compare(results_dir, out_dir, root, verdicts),
             "check": lambda: build_check(out_dir, root),
         }
-        for name in parts:  # asv first: `asv publish` empties html_dir
+        for i, name in enumerate(parts, 1):  # asv first: `asv publish` empties html_dir
+            if log is not None:
+                log(name, i)
             out_dir.mkdir(parents=True, exist_ok=True)
             try:
                 outcomes.append(steps[name]())
@@ -692,7 +675,7 @@ def alert_report(results: Path, machine: str | None = None,
     a gate that skipped the newest run would pass without looking at it."""
     skipped: list[Path] = []
     try:
-        machines = runs_by_machine(results, skipped)
+        machines = runs_by_machine(results, skipped, strict=True)
     except ModuleNotFoundError as exc:
         raise (missing_dependency(exc) or exc) from None
     except Exception as exc:  # noqa: BLE001 -- reported in one line
@@ -707,6 +690,10 @@ def alert_report(results: Path, machine: str | None = None,
                          f"{', '.join(str(p) for p in sorted(unreadable))}")
     if machine:
         machines = {machine: machines[machine]}
+    if commit and not any(r.commit.startswith(commit) for runs in machines.values() for r in runs):
+        known = sorted({r.commit[:8] for runs in machines.values() for r in runs})
+        raise InputError(f"--commit {commit}: no results at that commit in {results}; "
+                         f"available: {', '.join(known) or 'none'}")
     report = AlertReport()
     sections = []
     words = {0: "no regression", 1: "**REGRESSION**",

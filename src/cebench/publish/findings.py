@@ -390,11 +390,12 @@ def _explain_command(finding: Finding, machine: str,
 # --- the page -----------------------------------------------------------------------------
 
 
-def render(results_dir: Path = RESULTS_DIR) -> str:
-    """The findings page, Markdown (a top-level heading, then sections)."""
+def render(results_dir: Path = RESULTS_DIR, strict: bool = False) -> str:
+    """The findings page, Markdown (a top-level heading, then sections); ``strict``: a
+    damaged results file is a ResultsError naming it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = results.load(results_dir)
+        df = results.load(results_dir, strict=strict)
         changes = releases.consecutive_changes(df, threshold=DEFAULT_THRESHOLD,
                                                alpha=DEFAULT_ALPHA)
     heads, sem_cases = releases.load_semantics(results_dir)

@@ -8,10 +8,17 @@ picked up), with ``CEBENCH_RESULTS`` and ``CEBENCH_ANALYSIS_OUT`` set; its figur
 to the out folder, and the executed notebook is written there as HTML that loads
 nothing from the network (no MathJax, no require.js, no CDN styles: see
 :func:`to_offline_html`).
+
+Every notebook is read and validated before any runs (:func:`check_notebooks`). The out
+folder is built aside and replaces the previous one only when every notebook has run
+(:func:`cebench.atomic.staging_dir`): a failure or a Ctrl-C leaves it exactly as it was.
+Each run's time per notebook is kept in the out folder (``.timings.json``): the next run
+uses it to say how long each notebook will take.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,7 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cebench import atomic
 from cebench.errors import InputError
+
+#: Each notebook's execution time in the last complete run (in the out folder).
+TIMINGS_FILE = ".timings.json"
 
 #: The notebooks of the checkout cebench is imported from (src layout: <repo>/src/cebench/
 #: -> <repo>/analysis); outside a checkout (an installed wheel) this folder does not exist.
@@ -170,28 +181,93 @@ img { max-width: 100%; }
 """
 
 
-def reader_paths(results_dir: Path, out_dir: Path) -> dict[str, str]:
-    """Local folders -> what a reader of the published page sees instead."""
+def reader_paths(results_dir: Path, out_dir: Path, *build_dirs: Path) -> dict[str, str]:
+    """Local folders -> what a reader of the published page sees instead (``build_dirs``:
+    where the pages are built before they move to ``out_dir``)."""
     paths = {str(Path(results_dir).resolve()): "results/", str(Path(out_dir).resolve()): "",
              str(DEFAULT_NOTEBOOK_DIR.parent): "", str(Path.home()): "~/"}
+    paths.update({str(Path(d).resolve()): "" for d in build_dirs})
     return {k: v for k, v in paths.items() if k not in ("/", "")}
+
+
+def check_notebooks(notebook_dir: Path) -> list[Path]:
+    """The notebooks to run, each read and validated first; InputError naming the first
+    that is not a readable notebook (nothing has run, nothing is written)."""
+    import nbformat
+
+    paths = notebook_paths(notebook_dir)
+    if not paths:
+        raise InputError(f"no notebooks (*.ipynb) in {notebook_dir}")
+    for path in paths:
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as exc:  # noqa: BLE001 -- NotJSONError, ValidationError, OSError ...
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"{path} is not a readable notebook ({text[:200]})") from None
+    return paths
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuses an out folder that holds files but no notebook page: it is replaced whole,
+    and a mistyped --out must not replace a source tree."""
+    atomic.check_creatable_dir(out_dir, "--out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not any(out_dir.glob("*.html")):
+        raise InputError(f"--out {out_dir} is not empty and holds no notebook pages (it is "
+                         "replaced whole): choose another folder")
+
+
+def previous_timings(out_dir: Path) -> dict[str, float]:
+    """Each notebook's seconds in the last complete run into ``out_dir`` ({} if none)."""
+    try:
+        data = json.loads((Path(out_dir) / TIMINGS_FILE).read_text())
+        return {str(k): float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def estimate(name: str, done: dict[str, float], previous: dict[str, float]) -> str:
+    """'about 12 s' for a notebook: its time in the previous run, else the mean of this
+    run's notebooks so far, else '' (no estimate yet)."""
+    if name in previous:
+        return f"about {duration(previous[name])}, as last time"
+    if done:
+        return f"about {duration(sum(done.values()) / len(done))}, the mean so far"
+    return ""
 
 
 def run_all(results_dir: Path, out_dir: Path, notebook_dir: Path = DEFAULT_NOTEBOOK_DIR,
             timeout_s: int = 600, log=None) -> list[Path]:
-    """Execute every notebook; write ``<name>.html`` (and its figures) to ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebook_paths(notebook_dir):
-        start = time.perf_counter()
-        nb = execute(path, results_dir, out_dir, timeout_s)
-        html_path = out_dir / f"{path.stem}.html"
-        html_path.write_text(to_offline_html(nb, reader_paths(results_dir, out_dir)),
-                             encoding="utf-8")
-        written.append(html_path)
-        if log is not None:
-            log(f"cebench notebooks: {path.name} -> {html_path} "
-                f"({time.perf_counter() - start:.1f} s)")
-    return written
-
-
+    """Execute every notebook; write ``<name>.html`` (and its figures) to ``out_dir``, all
+    or nothing (see the module doc). ``log``: called with one progress line per step."""
+    log = log or (lambda line: None)
+    paths = check_notebooks(notebook_dir)
+    check_out_dir(out_dir)
+    previous = previous_timings(out_dir)
+    known = [previous[p.name] for p in paths if p.name in previous]
+    total = (f"; about {duration(sum(previous.values()))} in all, as last time"
+             if len(known) == len(paths) else "")
+    log(f"cebench notebooks: {len(paths)} notebook(s) from {notebook_dir} into {out_dir}, "
+        f"built aside and moved there when all have run{total}")
+    done: dict[str, float] = {}
+    start_all = time.perf_counter()
+    with atomic.staging_dir(out_dir) as staging:
+        for i, path in enumerate(paths, 1):
+            guess = estimate(path.name, done, previous)
+            log(f"cebench notebooks: [{i}/{len(paths)}] {path.name}: running"
+                + (f" ({guess})" if guess else ""))
+            start = time.perf_counter()
+            nb = execute(path, results_dir, staging, timeout_s)
+            (staging / f"{path.stem}.html").write_text(
+                to_offline_html(nb, reader_paths(results_dir, out_dir, staging)),
+                encoding="utf-8")
+            done[path.name] = round(time.perf_counter() - start, 1)
+            log(f"cebench notebooks: [{i}/{len(paths)}] {path.name}: done in "
+                f"{done[path.name]:.1f} s")
+        (staging / TIMINGS_FILE).write_text(json.dumps(done, indent=1))
+    log(f"cebench notebooks: {len(paths)} page(s) in {out_dir} "
+        f"({time.perf_counter() - start_all:.0f} s)")
+    return [out_dir / f"{p.stem}.html" for p in paths]

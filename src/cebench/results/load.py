@@ -4,8 +4,10 @@
 
 asv keeps ``results/benchmarks.json`` (names, parameters, units) and, per machine,
 ``results/<machine>/machine.json`` and one ``<commit[:8]>-<env_name>.json`` per
-environment and commit (asv's compact format, read with asv's own loader). A file that
-cannot be read is skipped with a one-line warning naming it; the rest loads.
+environment and commit (asv's compact format, read with asv's own loader). Each file is
+checked first (:mod:`cebench.results.validate`: its JSON, its fields, impossible values).
+A damaged file or benchmark entry is skipped with a one-line warning naming it and the
+rest loads; ``strict=True`` (what the commands that give verdicts use) raises instead.
 
 **Replicate runs**: a second, third ... run of the same environment and commit is kept as
 its own file, asv's name plus ``-r2``, ``-r3`` ... before ``.json``
@@ -27,8 +29,8 @@ status ('ok', 'skipped' = NaN, asv's skip; 'failed' = no value), value
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
-import json
 import math
 import re
 import warnings
@@ -37,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from cebench.errors import InputError
+from cebench.results import validate
 
 #: The benchmark that records the torch version (for ``existing`` environments).
 TORCH_VERSION_BENCHMARK = "bench_environment.Environment.track_torch_version"
@@ -73,6 +76,7 @@ def result_files(results_dir, machine: str | None = None) -> dict[Path, list[Pat
     return found
 
 
+@functools.lru_cache(maxsize=None)  # a few distinct values, tens of thousands of rows
 def unquote(value: str):
     """asv stores parameter values as repr strings: "'float32'" -> 'float32', '0.1' -> 0.1."""
     try:
@@ -81,37 +85,34 @@ def unquote(value: str):
         return value
 
 
-def load_benchmarks(results_dir: Path) -> dict:
-    """``benchmarks.json`` as a dict (without its ``version``); {} with a warning if unreadable."""
+def load_benchmarks(results_dir: Path, problems: list[str] | None = None) -> dict:
+    """``benchmarks.json`` as a dict (without its ``version``); {} with a warning if it is
+    missing or damaged (:mod:`cebench.results.validate`), also appended to ``problems``."""
     path = Path(results_dir) / "benchmarks.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-    except FileNotFoundError:
-        warnings.warn(f"{path}: missing; parameter names and units unknown", stacklevel=3)
-        return {}
-    except (OSError, ValueError) as exc:
-        warnings.warn(f"{path}: unreadable ({_first_line(exc)}); parameter names and units "
-                      "unknown", stacklevel=3)
-        return {}
-    data.pop("version", None)
-    return {name: spec for name, spec in data.items() if isinstance(spec, dict)}
+    if not path.exists():
+        message = f"{path}: missing; parameter names and units unknown"
+    else:
+        try:
+            return validate.check_benchmarks(validate.read_json(path))
+        except validate.Damaged as exc:
+            message = f"{path}: unreadable ({exc}); parameter names and units unknown"
+    if problems is not None:
+        problems.append(message)
+    warnings.warn(message, stacklevel=3)
+    return {}
 
 
 def load_machine(machine_dir: Path) -> dict:
-    """``machine.json`` of a machine folder ({} with a warning if unreadable)."""
+    """``machine.json`` of a machine folder ({} with a warning if missing or damaged:
+    only the machine's details are then unknown, its results still load)."""
     path = machine_dir / "machine.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        return data
-    except FileNotFoundError:
+    if not path.exists():
         warnings.warn(f"{path}: missing; machine details unknown", stacklevel=3)
-    except (OSError, ValueError) as exc:
-        warnings.warn(f"{path}: unreadable ({_first_line(exc)}); machine details unknown",
-                      stacklevel=3)
+        return {}
+    try:
+        return validate.check_machine(validate.read_json(path), machine_dir.name)
+    except validate.Damaged as exc:
+        warnings.warn(f"{path}: unreadable ({exc}); machine details unknown", stacklevel=3)
     return {}
 
 
@@ -135,11 +136,17 @@ def torch_version_of_env(env_params: dict, env_name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def load(results_dir, machine: str | None = None,
-         skipped: list[Path] | None = None, samples: bool = True) -> pd.DataFrame:
+def load(results_dir, machine: str | None = None, skipped: list[Path] | None = None,
+         strict: bool = False, samples: bool = True) -> pd.DataFrame:
     """Every result under ``results_dir`` as one tidy frame (see the module doc).
 
-    Each unreadable results file is a warning, and is appended to ``skipped`` if given.
+    A damaged file (:mod:`cebench.results.validate`), benchmark entry or ``benchmarks.json``
+    is a warning naming it, and the rest loads; each skipped results file is appended to
+    ``skipped`` if given. ``strict``: any of these raises :class:`ResultsError` naming them
+    instead (a verdict must not rest on what is left). A file holding the same run as
+    another (same commit, environment and start times: a copy) is skipped with a warning
+    naming both, strict or not (the run counts once), and so is a damaged
+    ``machine.json`` (only the machine's details are lost).
     ``samples=False`` leaves the raw samples out (``samples`` is None): what a comparison
     reads is the value, and the samples are most of a large results folder's memory.
     Raises :class:`ResultsError` when the folder is missing or holds no readable result.
@@ -149,20 +156,43 @@ def load(results_dir, machine: str | None = None,
         raise ResultsError(f"no results directory at {results_dir}")
     import asv.results  # noqa: F401 -- asv's loader, needed for every file: fail once, here
     found = result_files(results_dir, machine)
-    benchmarks = load_benchmarks(results_dir) if found else {}
+    problems: list[str] = []
+    with warnings.catch_warnings():
+        if strict:  # said once, in the error
+            warnings.simplefilter("ignore")
+        benchmarks = load_benchmarks(results_dir, problems) if found else {}
+
+    def damaged(message: str, path: Path | None = None, blocking: bool = True) -> None:
+        if blocking:
+            problems.append(message)
+        if not (strict and blocking):
+            warnings.warn(message, stacklevel=3)
+        if path is not None and skipped is not None:
+            skipped.append(path)
+
     rows: list[dict] = []
     files = 0
+    runs: dict[tuple, Path] = {}
     for machine_dir, paths in found.items():
         machine_info = load_machine(machine_dir)
-        for path in paths:
+        for path in sorted(paths, key=_run_order):  # of two copies, asv's name is kept
             files += 1
             try:
-                rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks,
-                                       samples))
+                file_rows, run = _file_rows(path, machine_dir.name, machine_info, benchmarks,
+                                            damaged, samples)
             except Exception as exc:  # noqa: BLE001 -- any defect: skip the file, say which
-                warnings.warn(f"{path}: skipped ({_first_line(exc)})", stacklevel=2)
-                if skipped is not None:
-                    skipped.append(path)
+                damaged(f"{path}: skipped ({_first_line(exc)})", path)
+                continue
+            run = (machine_dir.name, *run)
+            if run in runs:
+                damaged(f"{path}: skipped (a copy of {runs[run].name}: the same commit, "
+                        "environment and start times; counted once)", path, blocking=False)
+                continue
+            runs[run] = path
+            rows.extend(file_rows)
+    if strict and problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ResultsError(f"damaged results, nothing judged: {problems[0]}{more}")
     if not rows:
         where = f" for machine {machine!r}" if machine else ""
         what = f"{files} result file(s), none readable" if files else "no result files"
@@ -170,8 +200,16 @@ def load(results_dir, machine: str | None = None,
     return _frame(rows)
 
 
+def _run_order(path: Path) -> tuple[str, int]:
+    """Sort key: asv's name of a run, then its replicates -r2, -r3 ... in order."""
+    match = re.fullmatch(r"(.*)-r(\d+)\.json", path.name)
+    return (match.group(1), int(match.group(2))) if match else (path.stem, 1)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
+    if isinstance(exc, validate.Damaged):  # says what is wrong in words of its own
+        return text[0]
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
@@ -186,12 +224,14 @@ def _load_asv(path: Path):
 
 
 def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
-               samples: bool = True) -> list[dict]:
+               damaged, samples: bool = True) -> tuple[list[dict], tuple]:
+    """A results file's rows and its run's identity (:func:`validate.run_identity`).
+    Damaged benchmark entries are left out, each said through ``damaged(message)``; a
+    damaged file raises."""
+    data = validate.read_json(path)
+    entries = validate.check_results(data, machine)
     result = _load_asv(path)
     env_params = result.params if isinstance(result.params, dict) else {}
-    file_machine = env_params.get("machine")
-    if file_machine and file_machine != machine:
-        raise ValueError(f"machine {file_machine!r} recorded in a folder named {machine!r}")
     common = {
         "machine": machine,
         "cpu": machine_info.get("cpu") or None,
@@ -205,15 +245,19 @@ def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
     }
     rows: list[dict] = []
     for name in result.get_all_result_keys():
+        spec = benchmarks.get(name)
         try:
-            rows.extend(_benchmark_rows(result, name, benchmarks.get(name, {}), common, samples))
+            if benchmarks and spec is None:
+                raise validate.Damaged(f"not in {Path(path).parents[1] / 'benchmarks.json'}")
+            validate.check_entry(entries.get(name, {}), spec)
+            rows.extend(_benchmark_rows(result, name, spec or {}, common, samples))
         except (TypeError, ValueError, KeyError, IndexError) as exc:
-            warnings.warn(f"{path}: benchmark {name} skipped ({_first_line(exc)})", stacklevel=4)
+            damaged(f"{path}: benchmark {name} skipped ({_first_line(exc)})")
     if common["torch_version"] is None:
         common_version = _recorded_torch_version(rows)
         for row in rows:
             row["torch_version"] = common_version
-    return rows
+    return rows, validate.run_identity(data, entries)
 
 
 def _recorded_torch_version(rows: list[dict]) -> str | None:

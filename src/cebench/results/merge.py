@@ -5,7 +5,11 @@ asv results tree (``benchmarks.json`` + ``<machine>/``). asv keeps one ``benchma
 per results tree, so the trees can only be merged if they were made by the same
 benchmark code: the grid is one everywhere (cebench.grid.cases). This command checks that
 and copies the machine folders side by side, so that asv publish, `cebench compare`
-and the analysis see one tree. Nothing is copied unless everything checks out.
+and the analysis see one tree. Nothing is copied unless everything checks out: every
+source file is checked as `cebench compare` reads it (:mod:`cebench.results.validate`), and
+a damaged one is refused, named. The merged tree is built beside ``--into`` (the files
+already there hard-linked, the new ones copied) and replaces it in one rename: an
+interrupted merge leaves ``--into`` as it was.
 
 Merging into a folder that already holds results (publishing a local run into the
 committed ``results/``) keeps the benchmark definitions that those results use
@@ -16,11 +20,14 @@ never rewrites the ones the published history needs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cebench import atomic
 from cebench.errors import InputError
+from cebench.results import validate
 
 BENCHMARKS_FILE = "benchmarks.json"
 
@@ -35,12 +42,36 @@ class MergeSummary:
 
 def _load_benchmarks(results_dir: Path) -> dict:
     path = results_dir / BENCHMARKS_FILE
+    if not path.exists():
+        raise InputError(f"{results_dir} is not an asv results directory (no {BENCHMARKS_FILE})")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{results_dir} is not an asv results directory (no {BENCHMARKS_FILE})") from None
-    except ValueError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
+        data = validate.read_json(path)
+        validate.check_benchmarks(data)
+    except validate.Damaged as exc:
+        raise InputError(f"{path} is damaged: {exc}; nothing merged") from None
+    return data
+
+
+def _check_source_file(path: Path, machine: str, benchmarks: dict) -> tuple | None:
+    """Refuses (InputError naming it) a source file that `cebench compare` could not read;
+    returns a results file's run identity (commit, environment, measurements), None for
+    machine.json."""
+    try:
+        data = validate.read_json(path)
+        if path.name == "machine.json":
+            validate.check_machine(data, machine)
+            return None
+        entries = validate.check_results(data, machine)
+        for name, entry in entries.items():
+            if name not in benchmarks:
+                raise validate.Damaged(f"benchmark {name} is not in its {BENCHMARKS_FILE}")
+            try:
+                validate.check_entry(entry, benchmarks[name])
+            except validate.Damaged as exc:
+                raise validate.Damaged(f"benchmark {name}: {exc}") from None
+    except validate.Damaged as exc:
+        raise InputError(f"{path} is damaged: {exc}; nothing merged") from None
+    return validate.run_identity(data, entries)
 
 
 def benchmark_differences(first: dict, other: dict) -> list[str]:
@@ -65,12 +96,14 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
     if (into / BENCHMARKS_FILE).exists():
         reference, kept = merge_definitions(_load_benchmarks(into), reference,
                                             versions_in_use(into))
-    copies, identical, planned = [], 0, {}
+    copies, identical, planned, runs = [], 0, {}, {}
     for src in sources:
+        source_benchmarks = _load_benchmarks(src)
         for machine_dir in sorted(p for p in src.iterdir() if p.is_dir()):
             if not (machine_dir / "machine.json").exists():
                 continue  # not a machine folder (asv keeps only machine folders here)
             for path in sorted(machine_dir.glob("*.json")):
+                run = _check_source_file(path, machine_dir.name, source_benchmarks)
                 dest = into / machine_dir.name / path.name
                 earlier = planned.get(dest)
                 existing = earlier if earlier is not None else (dest if dest.exists() else None)
@@ -82,6 +115,11 @@ def _plan(sources: list[Path], into: Path) -> tuple[dict, list[tuple[Path, Path]
                         continue  # same machine name, other host details: keep the first
                     raise InputError(f"{path} and {existing} are different results with the "
                                      "same name (same machine, commit and environment)")
+                if run is not None:
+                    twin = runs.setdefault((machine_dir.name, run), path)
+                    if twin != path:
+                        raise InputError(f"{path} is a copy of {twin} (the same commit, "
+                                         "environment and start times); nothing merged")
                 planned[dest] = path
                 copies.append((path, dest))
     return reference, copies, identical, kept
@@ -130,20 +168,34 @@ def merge_definitions(existing: dict, incoming: dict,
 
 
 def merge_results(sources: list[Path], into: Path) -> MergeSummary:
-    """Merges asv results trees ``sources`` into ``into`` (created if needed)."""
+    """Merges asv results trees ``sources`` into ``into`` (created if needed), whole or
+    not at all (see the module doc)."""
     if not sources:
         raise InputError("give at least one results directory to merge")
     for src in sources:
         if not src.is_dir():
             raise InputError(f"no results directory {src}")
+    atomic.check_creatable_dir(into, "--into")
     benchmarks, copies, identical, kept = _plan(sources, into)
-    into.mkdir(parents=True, exist_ok=True)
-    for src, dest in copies:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest)
-    (into / BENCHMARKS_FILE).write_text(json.dumps(benchmarks, indent=4, sort_keys=True) + "\n")
-    machines = sorted(p.name for p in into.iterdir() if (p / "machine.json").exists())
+    with atomic.staging_dir(into) as staging:
+        if into.is_dir():  # what is there stays: linked (not copied) into the new tree
+            shutil.copytree(into, staging, dirs_exist_ok=True, symlinks=True,
+                            copy_function=_link_or_copy)
+        for src, dest in copies:
+            target = staging / dest.relative_to(into)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+        (staging / BENCHMARKS_FILE).unlink(missing_ok=True)  # a link to the old one
+        (staging / BENCHMARKS_FILE).write_text(
+            json.dumps(benchmarks, indent=4, sort_keys=True) + "\n")
+        machines = sorted(p.name for p in staging.iterdir() if (p / "machine.json").exists())
     return MergeSummary(machines=machines, files_copied=len(copies), files_identical=identical,
                         definitions_kept=kept)
 
 
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
