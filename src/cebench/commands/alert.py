@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from cebench.publish.dashboard import alert_report
+    from cebench.publish.alert import alert_report
 
     report = alert_report(Path(args.results_dir), args.machine, args.commit)
     for line in report.lines:
