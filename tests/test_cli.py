@@ -135,7 +135,8 @@ def test_reading_results_needs_the_analysis_extra_only(hook_dir, tmp_path):
     assert "cebench dashboard: compare: ok" in proc.stdout
     assert ("cebench dashboard: check: skipped: torch is not installed: no semantics check "
             "(pip install 'cebench[bench]')") in proc.stdout
-    assert (html / "index.json").exists() and (html / "cebench" / "index.html").exists()
+    assert (html / "index.json").exists() and (html / "index.html").exists()
+    assert (html / "benchmarks.html").exists() and (html / "cebench" / "verdicts.json").exists()
 
 
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):

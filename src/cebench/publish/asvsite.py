@@ -45,6 +45,10 @@ PATCHES = [
     ("change colours", 'function od(a,c,r=.05){return a==null||!Number.isFinite(a)||'
      'Math.abs(a)<r?"muted":(c?a>0:a<0)?"delta-down":"delta-up"}',
      'function od(){return"muted"}'),
+    ("direction of units", 'function mi(a){return a.less_is_better===!1?!0:a.less_is_better===!0?!1:'
+     '!!((a.unit||"").toLowerCase().includes("ops")||(a.type||"").toLowerCase()==="track")}',
+     'function mi(a){return a.less_is_better===!1?!0:a.less_is_better===!0?!1:'
+     'HIGHER_IS_BETTER.includes((a.unit||"").toLowerCase())}'),
     ("heatmap colours", 'function jv(a,c){if(a==null||!Number.isFinite(a))return"transparent";'
      'const r=c?1/a:a;return r>=1.2?"color-mix(in oklab, var(--danger) 55%, transparent)":'
      'r>=1.05?"color-mix(in oklab, var(--danger) 28%, transparent)":r<=.8?'
@@ -139,8 +143,18 @@ class PatchError(RuntimeError):
     """The UI's bundle is not the one these patches were written for."""
 
 
+def higher_is_better() -> list[str]:
+    """The units where a larger value is better (cebench.results.compare's directions)."""
+    from cebench.results import compare
+
+    return sorted(u for u, sign in compare.WORSE_WHEN.items() if sign < 0)
+
+
 def patch_bundle(text: str) -> str:
-    """The bundle with every :data:`PATCHES` applied; PatchError naming a missing text."""
+    """The bundle with every :data:`PATCHES` applied; PatchError naming a missing text.
+    The UI treats every ``track_`` series as higher-is-better; here a unit's direction is
+    compare's (:func:`higher_is_better`)."""
+    text = f"const HIGHER_IS_BETTER={json.dumps(higher_is_better())};" + text
     for name, old, new in PATCHES:
         found = text.count(old)
         if found != 1:

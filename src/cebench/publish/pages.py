@@ -109,13 +109,30 @@ def markdown_to_html(text: str) -> str:
     except ImportError:  # nbconvert brings mistune; without it, show the text as is
         return f"<pre>{esc(text)}</pre>"
     render = mistune.create_markdown(escape=True, plugins=["table"])
-    parts, pos = [], 0
+    parts, pos, inside = [], 0, 0
     for match in _DETAILS.finditer(text):
-        parts.append(render(text[pos:match.start()]))
+        chunk = render(text[pos:match.start()])
+        parts.append(chunk if inside else fold_tables(chunk))  # a fold holds no fold
         if match.group(1).startswith("</"):
             parts.append("</details>")
+            inside = max(0, inside - 1)
         else:
             parts.append(f"<details><summary>{esc(match.group(2))}</summary>")
+            inside += 1
         pos = match.end()
-    parts.append(render(text[pos:]))
+    chunk = render(text[pos:])
+    parts.append(chunk if inside else fold_tables(chunk))
     return "".join(parts)
+
+
+_TABLE = re.compile(r"<table>.*?</table>", re.S)
+
+
+def fold_tables(html_text: str, fold_after: int = FOLD_ROWS) -> str:
+    """Every table of more than ``fold_after`` rows folded into a <details> block."""
+    def fold(match):
+        rows = match.group(0).count("<tr") - 1
+        if rows <= fold_after:
+            return match.group(0)
+        return f"<details><summary>the table ({rows} rows)</summary>{match.group(0)}</details>"
+    return _TABLE.sub(fold, html_text)

@@ -466,7 +466,8 @@ def release_history(series: pd.DataFrame, changes: pd.DataFrame, benchmark: str,
         panel_params = [facet]
         line_params = [p for p in SERIES_PARAMS if p in rows and p != facet
                        and rows[p].nunique() > 1]
-    panels = (list(rows.groupby(panel_params, sort=True).groups) if panel_params else [None])
+    panels = ([key for key, _ in rows.groupby(panel_params, sort=True)] if panel_params
+              else [None])
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols + 0.6, 2.3 * nrows + 1.0),
