@@ -440,6 +440,9 @@ def test_the_charts_open_from_disk_and_over_http_without_verdicts_of_their_own(
         y_axis_width = max(w for w, h in layout["axes"] if h > w)
         assert y_axis_width > 64, layout  # as wide as '950.000µs', not cut to 64 px
         assert layout["bar"] <= layout["chart"] and layout["chart"] + 100 < layout["screen"]
+        project = browser.evaluate(
+            "[...document.querySelectorAll('a')].find(a => a.textContent === 'cebench').href")
+        assert project == base + "index.html"  # asv.conf.json's project_url: the answers
 
 
 @pytest.mark.slow
