@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cebench.publish import asvsite, dashboard, pages, reports
+from cebench.publish import asvsite, dashboard, front, pages, reports
 from cebench.publish import runs as publish_runs
 from cebench.cli import main
 from cebench.errors import InputError
@@ -131,10 +131,10 @@ def test_committed_and_local_results_are_read_as_one_folder(tmp_path):
 
 
 def test_function_names_lose_arguments_templates_and_return_types():
-    assert dashboard.short_function(
+    assert front.short_function(
         "void at::native::AVX2::f<float>(float const*, long)") == "at::native::AVX2::f"
-    assert dashboard.short_function("Sleef_expf8_u10avx2") == "Sleef_expf8_u10avx2"
-    assert dashboard.short_function(
+    assert front.short_function("Sleef_expf8_u10avx2") == "Sleef_expf8_u10avx2"
+    assert front.short_function(
         "at::native::(anonymous namespace)::g<float>(float*)::{lambda(long)#1}::operator()(long) "
         "const").endswith("(anonymous namespace)::g::{lambda#1}::operator()")
 

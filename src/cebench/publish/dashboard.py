@@ -141,9 +141,9 @@ def build_verdicts(results_dir: Path, out_dir: Path, local_files: set[str], root
                    fronts: list) -> PartOutcome:
     """Every verdict of the site (:mod:`cebench.publish.verdicts`): the newest runs' pages,
     verdicts.json, and the front page's data (appended to ``fronts``)."""
-    from cebench.publish import reports
+    from cebench.publish import front, reports
 
-    data = front_data(results_dir, local_files, root)
+    data = front.front_data(results_dir, local_files, root, LOCAL_WORDS)
     fronts.append(data)
     for v in data.newest:
         (out_dir / f"pair-{v.slug}.html").write_text(reports.pair_page(v, data.threshold))
@@ -154,83 +154,6 @@ def build_verdicts(results_dir: Path, out_dir: Path, local_files: set[str], root
     said = ", ".join(f"{v.machine} {v.candidate} vs {v.relation}: {v.outcome}"
                      for v in data.newest) or "no two runs to compare"
     return PartOutcome("compare", True, said, [("The newest runs", "cebench/newest.html")])
-
-
-def front_data(results_dir: Path, local_files: set[str], root: Path):
-    """What the front page says, from one load of the results."""
-    from cebench.publish import conclusions, findings, front, verdicts
-    from cebench.results import load as results
-    from cebench.results import releases
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        df = results.load(results_dir)
-        newest = verdicts.newest_run_pairs(df)
-        changes = verdicts.release_changes(df)
-    steps = verdicts.release_steps(df, changes)
-    heads, cases = releases.load_semantics(results_dir)
-    sources = {}
-    for v in newest:
-        files = df.loc[(df["machine"] == v.machine)
-                       & df["commit"].astype(str).str.startswith(v.candidate_spec.split("=")[-1])
-                       & (df["torch_version"] == v.candidate.split()[1]), "file"]
-        mine = any(Path(str(f)).name in local_files for f in files)
-        sources[v.slug] = f" ({LOCAL_WORDS})" if mine else ""
-    explanations = {}
-    for machine in sorted(set(df["machine"])):
-        try:
-            records = findings.load_explanations(results_dir, machine)
-        except InputError:
-            records = []
-        for record in records:
-            key = (machine, _release(record["baseline"].get("torch_version")),
-                   _release(record["candidate"].get("torch_version")))
-            explanations.setdefault(key, []).append(
-                (record["case"], record["pass"], _top_function(record)))
-    newest_run = ""
-    if newest:
-        v = newest[0]
-        newest_run = (f"{v.candidate} on {v.machine}, recorded {front._date(v.candidate_date)}"
-                      + (sources.get(v.slug) or " (the committed history, in results/)"))
-    detection = root / "docs" / "verdicts.md"
-    return front.FrontData(
-        newest=newest, steps=steps, weight_cost=conclusions.weight_cost_table(df),
-        instruction_cost=conclusions.instruction_cost_table(df),
-        count_repeat=conclusions.count_repeatability(df), semantics=heads,
-        semantic_changes=releases.semantic_changes(cases), explanations=explanations,
-        sources=sources, threshold=verdicts.THRESHOLD, newest_run=newest_run,
-        detection_power=(pages.markdown_to_html(detection.read_text())
-                         if detection.exists() else ""))
-
-
-def _release(build) -> str:
-    return str(build).split("+")[0] if build else ""
-
-
-def _top_function(record: dict) -> str:
-    """The function whose count per call changed most, its name without its argument
-    list, template arguments and return type."""
-    functions = record.get("functions") or []
-    if not functions:
-        return "?"
-    top = max(functions, key=lambda f: abs(f["candidate_per_call"] - f["baseline_per_call"]))
-    return short_function(str(top["function"]))
-
-
-def short_function(name: str) -> str:
-    """'void at::native::f<float>(float const*, long)' -> 'at::native::f'."""
-    text = name.replace("(anonymous namespace)", "\x00").replace("operator()", "\x01")
-    out, depth = [], 0
-    for char in text:  # drop what is inside <...> and (...)
-        depth += char in "<("
-        if depth == 0:
-            out.append(char)
-        depth -= bool(depth) and char in ">)"
-    text = "".join(out).removesuffix(" const").strip()
-    words = text.split(" ")
-    text = words[-1] if len(words) > 1 and "::" not in words[0] else text  # a return type
-    text = text.replace("\x00", "(anonymous namespace)").replace("\x01", "operator()")
-    return text if len(text) <= 60 else "…" + text[-59:]
 
 
 # --- the site -------------------------------------------------------------------------------

@@ -22,13 +22,14 @@ from cebench.errors import InputError
 from cebench.grid import cases as grid
 from cebench.results import compare
 from cebench.results import load as results
-from cebench.results import releases
+from cebench.results import releases, rules
 
 REPO = Path(__file__).resolve().parents[3]
 DOC_PATH = REPO / "docs" / "findings.md"
 RESULTS_DIR = REPO / "results"
-THRESHOLD = 0.05
-ALPHA = 0.05
+#: The settings of every verdict on the site (cebench.results.rules; the same as compare's).
+THRESHOLD = rules.DEFAULT_THRESHOLD
+ALPHA = rules.DEFAULT_ALPHA
 #: ``<results>/<machine>/explanations/*.jsonl``: ``cebench instructions --explain --json``
 #: records (one JSON line each; not ``.json``, which asv would read as a results file).
 EXPLANATIONS_DIR = "explanations"

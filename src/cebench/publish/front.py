@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
+from pathlib import Path
 
 import pandas as pd
 
@@ -40,6 +42,7 @@ class FrontData:
     threshold: float
     detection_power: str = ""  # HTML of the detection-power record, when there is one
     newest_run: str = ""  # the newest run in words (machine, torch, commit, date, where)
+    newest_compared: bool = False  # whether newest[0] is that run's comparison
 
 
 def _date(epoch_s: float) -> str:
@@ -59,6 +62,10 @@ def banner(data: FrontData) -> str:
               and w.candidate == v.candidate]
     parts = [f'<div class="answer" id="newest"><p><strong>Newest run</strong>: '
              f"{esc(data.newest_run)}.</p>"]
+    if not data.newest_compared:
+        parts.append("<p>It has nothing to be compared with: no other torch version at its "
+                     "commit and no earlier run of its version. The newest comparison: "
+                     f"{esc(v.candidate)} on {esc(v.machine)}.</p>")
     for w in [v] + others:
         parts.append(f'<p><a href="cebench/pair-{esc(w.slug)}.html">Against '
                      f"{esc(w.relation)} ({esc(w.baseline)})</a>: {outcome_html(w.outcome)}"
@@ -200,6 +207,95 @@ def _int(value) -> str:
         return str(int(value))
     except (TypeError, ValueError):
         return ""
+
+
+def front_data(results_dir: Path, local_files: set[str], root: Path, local_words: str) -> FrontData:
+    """What the front page says, from one load of the results; ``local_files`` are the
+    names of this machine's own results files, said of a run as ``local_words``."""
+    from cebench.errors import InputError
+    from cebench.publish import findings, verdicts
+    from cebench.results import load as results
+    from cebench.results import releases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = results.load(results_dir)
+        newest = verdicts.newest_run_pairs(df)
+        changes = verdicts.release_changes(df)
+    steps = verdicts.release_steps(df, changes)
+    heads, cases = releases.load_semantics(results_dir)
+    sources = {}
+    for v in newest:
+        files = df.loc[(df["machine"] == v.machine)
+                       & df["commit"].astype(str).str.startswith(v.candidate_spec.split("=")[-1])
+                       & (df["torch_version"] == v.candidate.split()[1]), "file"]
+        mine = any(Path(str(f)).name in local_files for f in files)
+        sources[v.slug] = f" ({local_words})" if mine else ""
+    explanations = {}
+    for machine in sorted(set(df["machine"])):
+        try:
+            records = findings.load_explanations(results_dir, machine)
+        except InputError:
+            records = []
+        for record in records:
+            key = (machine, _release(record["baseline"].get("torch_version")),
+                   _release(record["candidate"].get("torch_version")))
+            explanations.setdefault(key, []).append(
+                (record["case"], record["pass"], _top_function(record)))
+    from cebench.publish.runs import runs_from_frame
+
+    every = [(m, r) for m, runs in runs_from_frame(df).items() for r in runs]
+    newest_run, compared = "", False
+    if every:
+        machine, run = max(every, key=lambda mr: (mr[1].ran_at, mr[1].date))
+        files = df.loc[(df["machine"] == machine) & (df["commit"] == run.commit)
+                       & (df["torch_version"] == run.torch), "file"]
+        mine = any(Path(str(f)).name in local_files for f in files)
+        where = f" ({local_words})" if mine else " (the committed history, in results/)"
+        compared = bool(newest) and newest[0].machine == machine and \
+            newest[0].candidate_spec.endswith(run.commit[:12])
+        label = newest[0].candidate if compared else run.label  # its commit's newest torch
+        newest_run = f"{label} on {machine}; its commit's last run ended {_date(run.ran_at)}{where}"
+    detection = root / "docs" / "verdicts.md"
+    return FrontData(
+        newest=newest, steps=steps, weight_cost=conclusions.weight_cost_table(df),
+        instruction_cost=conclusions.instruction_cost_table(df),
+        count_repeat=conclusions.count_repeatability(df), semantics=heads,
+        semantic_changes=releases.semantic_changes(cases), explanations=explanations,
+        sources=sources, threshold=verdicts.THRESHOLD, newest_run=newest_run,
+        newest_compared=compared,
+        detection_power=(pages.markdown_to_html(detection.read_text())
+                         if detection.exists() else ""))
+
+
+def _release(build) -> str:
+    return str(build).split("+")[0] if build else ""
+
+
+def _top_function(record: dict) -> str:
+    """The function whose count per call changed most, its name without its argument
+    list, template arguments and return type."""
+    functions = record.get("functions") or []
+    if not functions:
+        return "?"
+    top = max(functions, key=lambda f: abs(f["candidate_per_call"] - f["baseline_per_call"]))
+    return short_function(str(top["function"]))
+
+
+def short_function(name: str) -> str:
+    """'void at::native::f<float>(float const*, long)' -> 'at::native::f'."""
+    text = name.replace("(anonymous namespace)", "\x00").replace("operator()", "\x01")
+    out, depth = [], 0
+    for char in text:  # drop what is inside <...> and (...)
+        depth += char in "<("
+        if depth == 0:
+            out.append(char)
+        depth -= bool(depth) and char in ">)"
+    text = "".join(out).removesuffix(" const").strip()
+    words = text.split(" ")
+    text = words[-1] if len(words) > 1 and "::" not in words[0] else text  # a return type
+    text = text.replace("\x00", "(anonymous namespace)").replace("\x01", "operator()")
+    return text if len(text) <= 60 else "…" + text[-59:]
 
 
 def render(data: FrontData) -> str:

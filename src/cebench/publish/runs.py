@@ -4,6 +4,7 @@ gate checks."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,27 @@ def runs_from_frame(df) -> dict[str, list[Run]]:
              "benchmark"]].dropna(subset=["torch_version", "commit"])
     found: dict[str, list[Run]] = {}
     for (machine, torch, commit), rows in df.groupby(["machine", "torch_version", "commit"]):
+        files = rows["file"].unique()
         found.setdefault(str(machine), []).append(
             Run(str(torch), str(commit), str(rows["env_name"].iloc[0]),
-                max(_epoch_s(d) for d in rows["date"]), int(rows["file"].nunique()),
-                frozenset(rows["benchmark"])))
+                max(_epoch_s(d) for d in rows["date"]), len(files),
+                frozenset(rows["benchmark"]), max(ran_at(f) for f in files)))
     return {m: sorted(r, key=lambda run: (results.version_key(run.torch), run.date, run.commit))
             for m, r in found.items()}
+
+
+def ran_at(path) -> float:
+    """When the run of an asv results file ended, as seconds since the epoch: the latest
+    ``started_at`` + ``duration`` of its benchmarks (0.0 when the file does not say)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        columns = data["result_columns"]
+        start, duration = columns.index("started_at"), columns.index("duration")
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    ends = [row[start] / 1000 + (row[duration] or 0) for row in data.get("results", {}).values()
+            if isinstance(row, list) and len(row) > duration and row[start]]
+    return max(ends, default=0.0)
 
 
 def _epoch_s(date) -> float:
@@ -52,9 +68,10 @@ class Run:
     torch: str
     commit: str
     env: str
-    date: float = 0.0
+    date: float = 0.0  # the commit's date (asv's results date)
     runs: int = 1
     benchmarks: frozenset = frozenset()  # the benchmarks these runs hold results for
+    ran_at: float = 0.0  # when the last of these runs ended (seconds since the epoch)
 
     @property
     def spec(self) -> str:

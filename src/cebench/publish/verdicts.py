@@ -80,7 +80,7 @@ class PairVerdict:
     headline: str = ""  # compare's own report head (the `cebench compare` text)
     baseline_spec: str = ""
     candidate_spec: str = ""
-    candidate_date: float = 0.0  # seconds since the epoch of the candidate's newest run
+    candidate_ran_at: float = 0.0  # when the candidate's last run ended (epoch seconds)
     slug: str = ""  # a file-name-safe name for this pair's page
 
     @property
@@ -170,9 +170,9 @@ def judge(table: pd.DataFrame, machine: str, baseline: str, candidate: str, rela
 
 
 def newest_run_pairs(df: pd.DataFrame) -> list[PairVerdict]:
-    """For each machine, its newest run (the newest commit, its newest torch version)
-    against the previous torch version at that commit and against its own previous results
-    (what `cebench alert` checks), newest machine first. Each pair is compared as
+    """For each machine, its newest run (the commit of the run that ended last, its newest
+    torch version) against the previous torch version at that commit and against its own
+    previous results (the pairs `cebench alert` checks), the newest first. Each pair is compared as
     ``cebench compare --baseline SPEC --candidate SPEC --machine M`` compares it."""
     from cebench.publish.runs import alert_pairs, runs_from_frame
 
@@ -180,7 +180,8 @@ def newest_run_pairs(df: pd.DataFrame) -> list[PairVerdict]:
     out = []
     for machine, runs in runs_from_frame(df).items():
         everything = df[df["machine"] == machine]
-        for relation, base, cand in alert_pairs(runs):
+        last = max(runs, key=lambda r: (r.ran_at, r.date))  # the run that ended last
+        for relation, base, cand in alert_pairs(runs, last.commit):
             baseline, candidate = compare.Spec.parse(base.spec), compare.Spec.parse(cand.spec)
             try:
                 table, notes = compare.compare_specs(everything, baseline, candidate,
@@ -194,8 +195,8 @@ def newest_run_pairs(df: pd.DataFrame) -> list[PairVerdict]:
             out.append(judge(table, machine, base.label, cand.label, relation,
                              repeats.get(machine), headline=head,
                              baseline_spec=base.spec, candidate_spec=cand.spec,
-                             candidate_date=cand.date, slug=slug))
-    return sorted(out, key=lambda v: -v.candidate_date)
+                             candidate_ran_at=cand.ran_at, slug=slug))
+    return sorted(out, key=lambda v: -v.candidate_ran_at)
 
 
 def release_steps(df: pd.DataFrame, changes: pd.DataFrame | None = None) -> list[PairVerdict]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cebench.results import compare
+from cebench.results import compare, rules
 from cebench.results import load as results
 
 SEMANTICS_DIR = "semantics"
@@ -60,8 +60,8 @@ def replicate_aware() -> bool:
     return "reference" in inspect.signature(compare.compare_frames).parameters
 
 
-def consecutive_changes(df: pd.DataFrame, *, threshold: float = 0.05,
-                        alpha: float = 0.05) -> pd.DataFrame:
+def consecutive_changes(df: pd.DataFrame, *, threshold: float = rules.DEFAULT_THRESHOLD,
+                        alpha: float = rules.DEFAULT_ALPHA) -> pd.DataFrame:
     """``compare.compare_frames`` between each release and the one before it, per machine.
 
     Each pair is compared at one commit per benchmark: the newest commit (by date) with
