@@ -359,6 +359,10 @@ def browser():
     b.close()
 
 
+#: Whole-page screenshots (slower) only when they are asked for (CEBENCH_SCREENSHOTS).
+FULL = bool(os.environ.get("CEBENCH_SCREENSHOTS"))
+
+
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
     out = Path(os.environ.get("CEBENCH_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
@@ -408,7 +412,7 @@ def test_the_front_page_answers_before_any_chart_from_disk_and_over_http(served,
                                                                       shots):
     for scheme, base in _schemes(served, site).items():
         load = browser.load(base + "index.html", screenshot=shots / f"front-{scheme}.png",
-                            full_page=True)
+                            full_page=FULL)
         assert_clean(load, base)
         text = load.text
         questions = ["1. What does weight cost?", "2. What changed between releases?",
@@ -424,8 +428,8 @@ def test_the_front_page_answers_before_any_chart_from_disk_and_over_http(served,
 def test_the_charts_open_from_disk_and_over_http_without_verdicts_of_their_own(
         served, site, browser, shots):
     for scheme, base in _schemes(served, site).items():
-        load = browser.load(base + GRAPH, ready_js=GRAPH_READY, screenshot=shots / f"graph-{scheme}.png",
-                            full_page=True)
+        load = browser.load(base + GRAPH, ready_js=GRAPH_READY,
+                            screenshot=shots / f"graph-{scheme}.png", full_page=FULL)
         assert_clean(load, base)
         assert "Regressions" not in load.text and "only-regressed" not in load.text
         fetched = [u for u in load.requests if "/graphs/" in u]
@@ -462,7 +466,7 @@ def test_every_page_renders_from_disk(site, browser, shots):
         name = href[len(base):].replace("/", "-").replace(".html", "")
         ready = APP_READY_FILE if href.endswith("benchmarks.html") else "true"
         page = browser.load(href, ready_js=ready, screenshot=shots / f"{name}-file.png",
-                            full_page="/analysis/" in href or "findings" in href)
+                            full_page=FULL)
         assert_clean(page, base)
         assert len(page.text) > 200, f"{href} is nearly empty"
     assert front.rendered and analysis.rendered

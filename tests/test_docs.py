@@ -74,6 +74,15 @@ def test_no_figure_of_the_rules_or_the_noise_is_typed(doc):
     assert not found, f"{doc}: typed figures {found}; mark them (docs/figures in docfigures.py)"
 
 
+@pytest.mark.parametrize("doc", docfigures.DOCS)
+def test_an_inline_figure_never_starts_a_line(doc):
+    """A line that starts with an HTML comment is a raw HTML block in Markdown: the rest of
+    the line would show unrendered. Only a block figure (a table) sits on its own lines."""
+    starts = [line for line in (REPO / doc).read_text().splitlines()
+              if line.startswith("<!-- fig:") and not re.fullmatch(r"<!-- fig:[^>]*-->", line)]
+    assert not starts, starts
+
+
 #: What a user's doc never says: how the project was made or who made it.
 NOT_FOR_USERS = re.compile(
     r"development machine|other engineers|found on the way|this session|\bhelpers?\b|"

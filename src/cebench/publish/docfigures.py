@@ -266,13 +266,15 @@ def _aa_shifts(s, **_):
     return ", ".join(f"{math.expm1(x) * 100:+.1f}".replace("-", "−") for x in shifts) + " %"
 
 
-@figure("aa.mdc")
-def _aa_mdc(s, k: str, **_):
-    """The smallest shared change k v k runs can call significant, given the A/A tau."""
+@figure("noise.mdc")
+def _noise_mdc(s, k: str, machine: str = AA_MACHINE, **_):
+    """The smallest shared change k v k runs can call significant, given the noise compare
+    uses on that machine (tau pooled over every group of replicate runs)."""
     from cebench.results import compare, rules
 
     k = int(k)
-    return compare.percent_words(math.expm1(s.aa_noise.min_detectable(k, k, rules.DEFAULT_ALPHA)))
+    noise = compare.replicate_noise(s.df, machine)
+    return compare.percent_words(math.expm1(noise.min_detectable(k, k, rules.DEFAULT_ALPHA)))
 
 
 @figure("aa.sd")

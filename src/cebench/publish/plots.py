@@ -30,8 +30,9 @@ from cebench.results import load as results  # noqa: E402
 #: run per side cannot judge ('inconclusive') is grey like 'unchanged'.
 VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#a0a4a8",
                    "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#d5d8dc"}
-#: At most this many rows of a table are shown before it is folded.
+#: At most this many rows (or cells) of a table are shown before it is folded.
 FOLD_ROWS = 25
+FOLD_CELLS = 150
 
 
 def _project_path(relative: str) -> Path:
@@ -99,7 +100,7 @@ def table_html(frame: pd.DataFrame, title: str, fold_after: int = FOLD_ROWS,
     import html as html_lib
 
     body = frame.to_html(border=0, na_rep="", max_rows=None)
-    folded = len(frame) > fold_after if fold is None else fold
+    folded = (len(frame) > fold_after or frame.size > FOLD_CELLS) if fold is None else fold
     return (f"<details><summary>{html_lib.escape(title)} ({len(frame)} rows)</summary>{body}"
             "</details>" if folded else f"<p><strong>{html_lib.escape(title)}</strong></p>{body}")
 
@@ -136,6 +137,16 @@ def _replicate_label(name) -> str:
     return f"replicate {match.group(1)}" if match else "replicate 1"
 
 
+def show(fig, name: str) -> Path | None:
+    """:func:`save`, then the figure in the notebook at this point (before what the cell
+    shows next), then closed."""
+    path = save(fig, name)
+    if fig is not None:
+        _display(fig)
+        plt.close(fig)
+    return path
+
+
 def save(fig, name: str, directory: Path | None = None) -> Path | None:
     """Write ``fig`` as ``<name>.png`` in the out folder; None (nothing written) for None."""
     if fig is None:
@@ -146,8 +157,11 @@ def save(fig, name: str, directory: Path | None = None) -> Path | None:
 
 
 def _label(row) -> str:
+    """'track_instructions_forward small-seg contiguous mean none': the benchmark's own
+    name and its parameter values."""
     name = getattr(row, "short_name_base", None) or getattr(row, "short_name", "")
-    return f"{name}({row.params})"
+    values = [p.split("=", 1)[-1] for p in str(row.params).split(", ")]
+    return f"{str(name).rsplit('.', 1)[-1]} {' '.join(values)}".strip()
 
 
 # --- regressions -------------------------------------------------------------------------
@@ -160,7 +174,7 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
         return None
     top = table.reindex(table["worse_by"].abs().sort_values(ascending=False).index).head(n)
     top = top.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(top) + 1.2))
+    fig, ax = plt.subplots(figsize=(10, 0.26 * len(top) + 1.4))
     y = np.arange(len(top))
     low = (top["ratio"] - top["ratio_low"]).clip(lower=0).fillna(0)
     high = (top["ratio_high"] - top["ratio"]).clip(lower=0).fillna(0)
@@ -183,10 +197,10 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
 
 def _plain_log_ticks(axis) -> None:
     """Tick labels of a log axis as plain numbers (0.95, 1, 1.05), no 10^x, no minor labels."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2, 3, 5, 7)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    axis.set_major_locator(MaxNLocator(7))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -198,7 +212,7 @@ def run_shifts(shifts: pd.DataFrame, title: str = ""):
     fig, ax = plt.subplots(figsize=(8, 2.8))
     labels = [f"{v} @ {str(c)[:8]}" for v, c in zip(shifts["torch_version"], shifts["commit"])]
     pct = np.expm1(shifts["shift"].to_numpy()) * 100
-    ax.bar(np.arange(len(pct)), pct, color=["#c0392b" if p > 0 else "#2c7fb8" for p in pct])
+    ax.bar(np.arange(len(pct)), pct, color="#8c959f")  # noise of the same code: no verdict
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(pct)), [f"{i + 1}" for i in range(len(pct))], fontsize=7)
     ax.set_xlabel("replicate run, in the order recorded (" + ", ".join(sorted(set(labels))) + ")")
