@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("pandas", reason="the analysis extra")
 
 from cebench.cli import main  # noqa: E402
-from cebench.publish import docfigures  # noqa: E402
+from cebench import docfigures  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DOCS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]

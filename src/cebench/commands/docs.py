@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from cebench.publish import docfigures
+    from cebench import docfigures
 
     root = args.root or docfigures.REPO
     if args.list:
