@@ -154,8 +154,9 @@ def _releases(data: FrontData) -> str:
         parts.append('<p class="rule">' + esc(last.time.words) + f"; threshold "
                      f"{esc(threshold_words(data.threshold))}.</p>")
         noises = sorted({v.time.noise for v in steps if v.time.noise})
-        for noise in noises:
-            parts.append(f'<p class="rule">Time-rule noise: {esc(noise)}.</p>')
+        if noises:
+            parts.append('<p class="rule">The time rule judged these steps against:</p><ul '
+                         'class="rule">' + "".join(f"<li>{esc(n)}</li>" for n in noises) + "</ul>")
     parts.append('<p class="rule">Each release is compared with the one before it, each '
                  "benchmark at the newest commit that measured it on both. "
                  '<a href="cebench/findings.html">The findings page</a> lists every change '

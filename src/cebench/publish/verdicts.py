@@ -106,7 +106,8 @@ def _largest(rows: pd.DataFrame) -> str:
         return ""
     top = changed.loc[changed["worse_by"].abs().idxmax()]
     ratio = float(top["ratio"])
-    return (f"{(ratio - 1) * 100:+.1f} % {top['short_name_base']}({top['params']})"
+    values = ", ".join(p.split("=", 1)[-1] for p in str(top["params"]).split(", ") if p)
+    return (f"{(ratio - 1) * 100:+.1f} % {top['short_name_base']} ({values})"
             if math.isfinite(ratio) else "")
 
 
