@@ -46,5 +46,5 @@ if [ "$status" -ne 0 ]; then
 fi
 # asv publish (offline UI) + the analysis notebooks, compare report and semantics table
 cebench dashboard || status=$?
-echo "cebench: dashboard in html/index.html"
+echo "cebench: the site is html/index.html: open it from disk, or serve it with cebench dashboard --serve"
 exit "$status"
