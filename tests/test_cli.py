@@ -128,7 +128,8 @@ def test_reading_results_needs_the_analysis_extra_only(hook_dir, tmp_path):
     assert "family=small, dtype=" in proc.stdout  # the parameters, named
     assert "skipped (" not in proc.stderr  # every result file was read
     html = tmp_path / "html"
-    proc = cebench(hook_dir, no_bench, "dashboard", "--results", str(RESULTS), "--html",
+    proc = cebench(hook_dir, no_bench, "dashboard", "--local-results", "none", "--results",
+                   str(RESULTS), "--html",
                    str(html), "--only", "asv,compare,check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cebench dashboard: asv: ok" in proc.stdout

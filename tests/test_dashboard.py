@@ -157,7 +157,8 @@ def test_an_interrupted_build_leaves_the_previous_site_as_it_was(tmp_path, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(dashboard, "build_verdicts", interrupted)
-    code = main(["dashboard", "--results", str(REPO / "tests" / "data" / "asv-results"),
+    code = main(["dashboard", "--local-results", "none",
+                 "--results", str(REPO / "tests" / "data" / "asv-results"),
                  "--html", str(html), "--config", str(REPO / "asv.conf.json"),
                  "--only", "compare"])
     assert code == 130
@@ -172,7 +173,8 @@ def test_a_complete_build_replaces_the_previous_site(tmp_path, monkeypatch):
     _previous_site(html)
     monkeypatch.setattr(dashboard, "build_verdicts",
                         lambda *a: dashboard.PartOutcome("compare", True, "stub"))
-    code = main(["dashboard", "--results", str(REPO / "tests" / "data" / "asv-results"),
+    code = main(["dashboard", "--local-results", "none",
+                 "--results", str(REPO / "tests" / "data" / "asv-results"),
                  "--html", str(html), "--config", str(REPO / "asv.conf.json"),
                  "--only", "compare"])
     assert code == 0
@@ -203,7 +205,8 @@ def test_ctrl_c_during_the_analysis_part_stops_its_kernel_and_keeps_the_previous
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch), PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cebench", "dashboard", "--only", "analysis", "--analysis",
+        [sys.executable, "-m", "cebench", "dashboard", "--local-results", "none",
+         "--only", "analysis", "--analysis",
          str(notebooks_dir), "--results", str(REPO / "tests" / "data" / "asv-results"),
          "--html", str(html)], cwd=REPO, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -268,7 +271,8 @@ def test_a_failing_part_is_reported_and_the_others_still_build(tmp_path, capsys)
     results = tmp_path / "results"
     results.mkdir()  # no benchmarks.json, no machines: asv and compare must fail, alone
     html = tmp_path / "html"
-    code = main(["dashboard", "--results", str(results), "--html", str(html),
+    code = main(["dashboard", "--local-results", "none", "--results", str(results),
+                 "--html", str(html),
                  "--config", str(REPO / "asv.conf.json"), "--only", "asv,compare"])
     err = capsys.readouterr().err
     assert code == 1
@@ -280,7 +284,8 @@ def test_a_failing_part_is_reported_and_the_others_still_build(tmp_path, capsys)
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
-    assert main(["dashboard", "--results", str(tmp_path / "nope"), "--config",
+    assert main(["dashboard", "--local-results", "none", "--results", str(tmp_path / "nope"),
+                 "--config",
                  str(REPO / "asv.conf.json")]) == 2
     assert main(["dashboard", "--only", "asv,nonsense", "--results", str(tmp_path),
                  "--config", str(REPO / "asv.conf.json")]) == 2
@@ -323,7 +328,7 @@ def site(tmp_path_factory):
         pytest.skip(f"no committed asv results in {results} (set CEBENCH_DASHBOARD_RESULTS)")
     html = tmp_path_factory.mktemp("dashboard") / "html"
     proc = subprocess.run([sys.executable, "-m", "cebench", "dashboard", "--results", str(results),
-                           "--html", str(html)], cwd=REPO, check=False,
+                           "--local-results", "none", "--html", str(html)], cwd=REPO, check=False,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return html, results
