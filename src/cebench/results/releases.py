@@ -64,8 +64,8 @@ def consecutive_changes(df: pd.DataFrame, *, threshold: float = rules.DEFAULT_TH
                         alpha: float = rules.DEFAULT_ALPHA) -> pd.DataFrame:
     """``compare.compare_frames`` between each release and the one before it, per machine.
 
-    Each pair is compared at one commit per benchmark: the newest commit (by date) with
-    results of that benchmark for both releases; one call of ``compare_frames`` per
+    Each pair is compared at one commit per benchmark: the newest commit (by date) that
+    measured that benchmark (status ok) on both releases; one call of ``compare_frames`` per
     pair and commit. Each side is every replicate run there when compare pools
     replicates (:func:`replicate_aware`), else its first run. Columns: compare's, plus
     :data:`PAIR_COLUMNS`.
@@ -82,7 +82,10 @@ def consecutive_changes(df: pd.DataFrame, *, threshold: float = rules.DEFAULT_TH
         versions = release_order(rows["torch_version"].dropna())
         for base, cand in zip(versions, versions[1:]):
             pair = rows[rows["torch_version"].isin([base, cand])]
-            have = pair.groupby(["benchmark", "commit"])["torch_version"].nunique()
+            # a commit "has" a benchmark where it measured it: a run that skipped it (a
+            # quick run without instruction counts) must not hide an earlier measurement
+            measured = pair[pair["status"] == "ok"]
+            have = measured.groupby(["benchmark", "commit"])["torch_version"].nunique()
             both = have[have == 2].reset_index()[["benchmark", "commit"]]
             if both.empty:
                 continue
