@@ -26,7 +26,13 @@ fi
 PACKAGES=(
     asv==0.6.6 asv_runner==0.3.2 json5 tabulate pympler virtualenv importlib-metadata
     lazy-importer zipp distlib platformdirs filelock python-discovery
+    liger-kernel
 )
+# Quack (CuTe DSL, sm90+ GPUs) needs NVIDIA's CUTLASS DSL wheels, hundreds of MB:
+# CEBENCH_FETCH_QUACK=1 carries them too; without them `quack` reports itself not installed.
+if [ "${CEBENCH_FETCH_QUACK:-0}" = 1 ]; then
+    PACKAGES+=(quack-kernels nvidia-cutlass-dsl apache-tvm-ffi torch-c-dlpack-ext einops)
+fi
 PLATFORM_ARGS=(
     --python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64

@@ -6,7 +6,7 @@
 #   scripts/gpu-validate.sh OUT_DIR
 #
 # OUT_DIR receives at most 8 files: gpu-validate.log, phases.json, asv-results.tar.gz,
-# check.json, selfcheck.json, pytest-cuda.xml, profile.tar.gz. Exit status 0 when every
+# check.json, check-impls.json, selfcheck.json, pytest-cuda.xml, profile.tar.gz. Exit status 0 when every
 # phase passed or was skipped, 1 when one failed or timed out, 2 on bad usage.
 # Knobs (environment): see `python -m cebench.gpu_validate` (CEBENCH_GPU_DRY_RUN=1 for
 # the CPU dry run, CEBENCH_GPU_DEADLINE_S, CEBENCH_GPU_PHASES, CEBENCH_WHEEL_DIR,

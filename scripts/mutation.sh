@@ -35,7 +35,11 @@ cases|cebench/grid/cases.py|tests/test_cases.py|
 inputs|cebench/grid/inputs.py|tests/test_inputs.py|
 roofline|cebench/measure/roofline.py|tests/test_roofline.py|
 memory|cebench/measure/memory.py|tests/test_memory.py|
-compare|cebench/results/compare.py|tests/test_compare.py|_listing _fmt_value _pct _fmt_change _fmt_test display_rows format_table _times percent_words suite_sentence headline _md_table markdown _plain to_json
+compare-select|cebench/results/compare/select.py|tests/test_compare.py|_listing
+compare-noise|cebench/results/compare/noise.py|tests/test_compare.py|
+compare-stats|cebench/results/compare/stats.py|tests/test_compare.py|
+compare-verdict|cebench/results/compare/verdict.py|tests/test_compare.py|
+compare-table|cebench/results/compare/table.py|tests/test_compare.py|
 instructions|cebench/measure/instructions.py|tests/test_instructions.py|
 deterministic|cebench/results/deterministic.py|tests/test_deterministic.py|
 "
@@ -103,7 +107,7 @@ while IFS='|' read -r name source tests formatting; do
 source_paths = ["src"]
 only_mutate = ["src/$source"]
 also_copy = ["benchmarks", "results"]
-pytest_add_cli_args = ["-m", "not slow and not cuda", "-p", "no:cacheprovider", "-q"]
+pytest_add_cli_args = ["-m", "not slow and not cuda and not committed", "-p", "no:cacheprovider", "-q"]
 pytest_add_cli_args_test_selection = ["$tests"]
 use_git_change_detection = false
 EOF

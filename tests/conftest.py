@@ -22,6 +22,26 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def committed_results(tmp_path_factory) -> pathlib.Path:
+    """A copy of the committed ``results/``: the files git tracks there, never what a
+    local run or a merge added beside them. Tests that assert on the published results
+    read this. Outside a git checkout: ``results/`` itself."""
+    proc = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--", "results"],
+                          capture_output=True, text=True)
+    tracked = [name for name in proc.stdout.split("\0") if name] if proc.returncode == 0 else []
+    if not tracked:
+        return REPO / "results"
+    copy = tmp_path_factory.mktemp("committed") / "results"
+    for name in tracked:
+        source = REPO / name
+        if source.is_file():
+            dest = copy.parent / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(source.read_bytes())
+    return copy
+
+
 @pytest.fixture
 def run_asv(tmp_path):
     """Run real asv on this checkout's HEAD in the current Python, into ``tmp_path``.

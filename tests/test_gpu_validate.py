@@ -34,7 +34,7 @@ FIXED = [name for name, _ in gv.FIXED_PHASES]
 EXPECTED_PHASES = FIXED + [c.name for c in gv.DRY_CHUNKS] + ["pack"]
 EXPECTED_FILES = {
     "gpu-validate.log", "phases.json", "asv-results.tar.gz", "check.json",
-    "selfcheck.json", "pytest-cuda.xml", "profile.tar.gz",
+    "selfcheck.json", "pytest-cuda.xml", "profile.tar.gz", "check-impls.json",
 }
 #: The GPU subset must fit the run's few minutes (see docs/gpu-run.md for its sizing).
 MAX_GPU_BENCHMARK_PROCESSES = 300
@@ -314,6 +314,12 @@ def test_dry_run_end_to_end(tmp_path, gpu_machine_python):
         assert any(m.name.endswith(".timeline.png") for m in tar.getmembers())
     json.loads((out / "check.json").read_text())
     json.loads((out / "selfcheck.json").read_text())
+    impl_checks = json.loads((out / "check-impls.json").read_text())
+    assert impl_checks["device"] == "cpu"
+    assert impl_checks["reports"]["by_hand"]["matrix"]["ignore_index"]["cell"] == "✓"
+    # Liger and triton are not among the carried wheels' imports on every machine: a
+    # report, or the one line saying why it could not run
+    assert set(impl_checks["reports"]["liger"]) & {"matrix", "unavailable"}
     # every phase ran on the GPU machine's Python: `pytest -m cuda` collected without errors
     assert re.search(r"^python 3\.12\.\d+ torch", log, re.MULTILINE)
     junit = (out / "pytest-cuda.xml").read_text()

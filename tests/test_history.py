@@ -226,16 +226,17 @@ def test_outcome_names_the_error_type_or_the_loss():
 # --- the findings page --------------------------------------------------------------------
 
 
-def test_findings_doc_is_generated_from_the_committed_results():
+def test_findings_doc_is_generated_from_the_committed_results(committed_results):
     committed = (REPO / "docs" / "findings.md").read_text()
-    assert committed == findings.render(REPO / "results"), (
+    assert committed == findings.render(committed_results), (
         "docs/findings.md is stale: run `cebench findings --write`")
 
 
 def test_findings_say_none_where_nothing_changed(tmp_path):
     df, _ = _two_releases_at("c" * 40, "c" * 40)
     text = findings.render(DATA)  # two releases at two commits: nothing compared
-    assert "No benchmark was measured on both at one commit." in text
+    assert "No benchmark was measured on both releases of a pair at one commit." in text
+    assert "No change confirmed between consecutive releases." in text
     assert "No semantics verdicts recorded." in text
     assert len(df)
 
@@ -286,60 +287,124 @@ def test_release_chart_marks_compare_verdicts_at_the_later_release():
     assert plots.release_history(series, changes, "no.such.benchmark") is None
 
 
-def _instruction_changes():
-    row = dict(machine="m", unit_base="instructions", family="small-seg", layout="contiguous",
-               reduction="mean", weighting="none", baseline_version="2.9.1",
-               candidate_version="2.11.0", commit="c" * 40)
-    return pd.DataFrame([
-        dict(row, short_name_base="Instructions.track_instructions_forward", ratio=1.03,
-             worse_by=0.03, verdict="regression"),
-        dict(row, short_name_base="Instructions.track_instructions_forward_backward",
-             ratio=0.9, worse_by=-0.1, verdict="improvement"),
-        dict(row, short_name_base="Instructions.track_instructions_forward", ratio=1.5,
-             worse_by=0.5, verdict="unchanged", weighting="random"),  # not confirmed
-        dict(row, short_name_base="Core.time_forward", ratio=2.0, worse_by=1.0,
-             verdict="regression", unit_base="seconds")])
+def _rows(base, cand, worse_by, *, family="small-seg", passes=("forward_backward",),
+          layouts=("contiguous",), reductions=("mean", "sum"), verdict=None, unit="instructions"):
+    """compare rows of an instruction-count change over a set of cases (one per case)."""
+    rows = []
+    for pass_ in passes:
+        for layout in layouts:
+            for reduction in reductions:
+                params = f"family={family}, layout={layout}, reduction={reduction}, weighting=none"
+                rows.append(dict(
+                    machine="m", unit_base=unit, family=family, layout=layout,
+                    reduction=reduction, weighting="none", **{"pass": pass_},
+                    benchmark=f"bench_instructions.Instructions.track_instructions_{pass_}",
+                    key=f"track_instructions_{pass_}({params})", params=params,
+                    baseline_version=base, candidate_version=cand, commit="c" * 40,
+                    value_base=1000.0, value_cand=1000.0 * (1 + worse_by), worse_by=worse_by,
+                    ratio=1 + worse_by, verdict=verdict or (
+                        "regression" if worse_by > 0 else "improvement"),
+                    short_name_base=f"Instructions.track_instructions_{pass_}"))
+    return rows
 
 
-def test_largest_instruction_change_is_the_largest_confirmed_one_with_its_command():
-    lines = findings.largest_instruction_change(_instruction_changes(), "m", [])
-    text = "\n".join(lines)
-    assert ("2.9.1 → 2.11.0, `small-seg.contiguous.float32.mean.w-none`, forward_backward: "
-            "×0.9 instructions per call (-10.0%, improvement; 2 instruction-count changes "
-            "in all).") in text
-    assert ("cebench instructions --explain small-seg.contiguous.float32.mean.w-none --pass "
-            "forward_backward --python PYTHON_WITH_TORCH_2.11.0 --baseline "
-            "PYTHON_WITH_TORCH_2.9.1 --json results/m/explanations/2.9.1-to-2.11.0."
-            "small-seg.contiguous.float32.mean.w-none.forward_backward.jsonl") in text
-    none = findings.largest_instruction_change(_instruction_changes().iloc[2:], "m", [])
-    assert none[-2] == ("No instruction-count change beyond the threshold between "
-                        "consecutive releases.")
+def _universe(base, cand):
+    return _rows(base, cand, 0.0, family="small", passes=("forward", "forward_backward"),
+                 reductions=("mean", "sum"), verdict="unchanged") + _rows(
+        base, cand, 0.0, family="small-seg", passes=("forward", "forward_backward"),
+        reductions=("mean", "sum"), verdict="unchanged")
 
 
-def test_largest_instruction_change_shows_the_stored_explanation(tmp_path):
+def test_findings_group_one_cause_and_chain_a_back_and_forth():
+    """A rise over every case (both families, alike) is one finding; a small-seg step
+    down, up, down, up over the same cases is one back-and-forth finding; a change twice
+    as large in one family as in the other is two."""
+    every = [dict(r, verdict="regression", worse_by=w, value_cand=1000 * (1 + w))
+             for r, w in zip(_universe("2.1", "2.2"), [0.10, 0.12, 0.15, 0.2] * 2)]
+    steps = [_rows("2.2", "2.3", -0.013), _rows("2.3", "2.4", 0.012), _rows("2.4", "2.5", -0.012),
+             _rows("2.5", "2.6", 0.013)]
+    split = _rows("2.6", "2.7", 0.02, family="small") + _rows("2.6", "2.7", 0.09)
+    quiet = _rows("2.1", "2.2", 0.5, verdict="unchanged") + _rows(
+        "2.1", "2.2", 1.0, unit="seconds", verdict="inconclusive")
+    changes = pd.DataFrame(every + sum(steps, []) + split + quiet)
+    found = findings.group_findings(changes)
+    assert [(f.unit, f.pairs, len(f.rows)) for f in found] == [
+        ("instructions", [("2.1", "2.2")], 8),
+        ("instructions", [("2.6", "2.7")], 2),
+        ("instructions", [("2.6", "2.7")], 2),
+        ("instructions", [("2.2", "2.3"), ("2.3", "2.4"), ("2.4", "2.5"), ("2.5", "2.6")], 8)]
+    assert found[0].size == pytest.approx(0.2) and found[3].flip_flop
+    assert findings.finding_title(found[0]) == "2.1 → 2.2: instructions rose +10.0% … +20.0%"
+    assert findings.finding_title(found[3]) == (
+        "instructions back and forth between builds, ±1.2% … ±1.3%: 2.3 ↓, 2.4 ↑, 2.5 ↓, 2.6 ↑")
+    universe = pd.DataFrame(_universe("2.1", "2.2"))
+    assert findings.case_pattern(found[0].rows, universe) == "every case, both passes (8 of 8)"
+    small = universe[universe["family"] == "small"]
+    assert findings.case_pattern(small, universe) == "every small case, both passes (4 of 8)"
+    assert findings.case_pattern(found[3].steps[0], universe) == (
+        "family small-seg; pass forward_backward (2 of 8)")
+    odd = pd.concat([small.iloc[:1], small.iloc[-1:]])
+    assert findings.case_pattern(odd, universe) == (
+        "family small (2 of 8, not every combination of these)")
+    assert findings.group_findings(pd.DataFrame(quiet)) == []
+
+
+SELF_RECORD = {
+    "case": "small.contiguous.float32.none.w-random", "pass": "forward_backward",
+    "ranking": "self",
+    "baseline": {"torch_version": "2.7.1+cu126", "instructions_per_call": 1000.0,
+                 "valgrind_cpu_capability": "AVX2",
+                 "build": {"compiler": "GCC 11.2", "mkl": "2024.2", "onednn": "v3.7.1"}},
+    "candidate": {"torch_version": "2.9.1+cu128", "instructions_per_call": 1100.0,
+                  "valgrind_cpu_capability": "AVX2",
+                  "build": {"compiler": "GCC 13.3", "mkl": "2024.2", "onednn": "v3.7.1"}},
+    "functions": [
+        {"function": "Sleef_expf8_u10avx2", "baseline_self_per_call": 310.0,
+         "candidate_self_per_call": 430.0, "baseline_calls_per_call": 10.0,
+         "candidate_calls_per_call": 10.0, "note": ""},
+        {"function": "kernel", "baseline_self_per_call": 100.0,
+         "candidate_self_per_call": 80.0, "baseline_calls_per_call": 1.0,
+         "candidate_calls_per_call": 1.0, "note": ""}]}
+
+
+def test_an_explanation_names_the_carrier_its_calls_and_the_build(tmp_path):
     folder = tmp_path / "m" / findings.EXPLANATIONS_DIR
     folder.mkdir(parents=True)
-    record = {"case": "small-seg.contiguous.float32.mean.w-none", "pass": "forward_backward",
-              "baseline": {"torch_version": "2.9.1+cu128", "instructions_per_call": 1000.0},
-              "candidate": {"torch_version": "2.11.0+cu130", "instructions_per_call": 900.0},
-              "functions": [{"function": "at::native::nll_loss2d", "baseline_per_call": 400.0,
-                             "candidate_per_call": 300.0}]}
-    other = dict(record, **{"pass": "forward"})  # another pass: not this change
-    (folder / "a.jsonl").write_text(json.dumps(other) + "\n")
-    (folder / "b.jsonl").write_text(json.dumps(record) + "\n")
+    (folder / "a.jsonl").write_text(json.dumps(SELF_RECORD) + "\n")
     (folder / "notes.txt").write_text("ignored: not .jsonl")
-    explanations = findings.load_explanations(tmp_path, "m")
-    assert [e["file"] for e in explanations] == ["a.jsonl", "b.jsonl"]
-    text = "\n".join(findings.largest_instruction_change(_instruction_changes(), "m",
-                                                         explanations))
-    assert "(`b.jsonl`): 1,000 → 900 instructions per call (torch 2.9.1+cu128 → 2.11.0+cu130)" \
-        in text
-    assert "| -100 | 400 | 300 | `at::native::nll_loss2d` |" in text
-    assert "Not explained yet" not in text
-    # the other stored record follows, named
-    assert text.index("(`b.jsonl`)") < text.index(
-        "Also explained: `small-seg.contiguous.float32.mean.w-none`, forward, torch "
-        "2.9.1+cu128 → 2.11.0+cu130.") < text.index("(`a.jsonl`)")
+    (record,) = findings.load_explanations(tmp_path, "m")
+    text = "\n".join(findings.explanation_lines(record, {}))
+    assert ("- carrier: `Sleef_expf8_u10avx2` carries +120 per call, 120% of the change: "
+            "10 → 10 calls per loss call × 31.0 → 43.0 instructions a call.") in text
+    assert "- then: `kernel` -20 per call (-20%)." in text
+    assert "- build:" not in text  # the finding states the build once
+    assert ("- cause: the build: 120% of the change is in code torch vendors (SLEEF), "
+            "compiled into each build, not in torch's own source.") in text
+    assert "| +120 | 310 | 430 | 10 → 10 | 31.0 → 43.0 | `Sleef_expf8_u10avx2` |  |" in text
+    moved = dict(SELF_RECORD, functions=[
+        dict(SELF_RECORD["functions"][1], function="old_lambda", candidate_self_per_call=0.0,
+             note="moved: about as much now runs in `new_range`"),
+        dict(SELF_RECORD["functions"][1], function="new_range", baseline_self_per_call=0.0,
+             candidate_self_per_call=190.0, note="moved: took over about as much from "
+             "`old_lambda`")])
+    assert [u["change"] for u in findings.carrier_units(moved["functions"])] == [90.0]
+    text = "\n".join(findings.explanation_lines(dict(moved, file="m.jsonl"), {}))
+    assert ("- carrier: `old_lambda` → `new_range` (moved between builds) carries +90 per "
+            "call, 90% of the change.") in text
+    assert ("- cause: the build: most of the change is code that moved between functions "
+            "(inlined, renamed) while the compiler changed.") in text
+    torch_only = dict(SELF_RECORD, functions=[dict(SELF_RECORD["functions"][1],
+                                                   candidate_self_per_call=200.0)])
+    text = "\n".join(findings.explanation_lines(dict(torch_only, file="b.jsonl"), {}))
+    assert ("- cause: torch's own code; the build changed too, so source and compiler are "
+            "not told apart.") in text
+    unknown = dict(torch_only, functions=[dict(SELF_RECORD["functions"][1],
+                                               candidate_self_per_call=110.0)])
+    text = "\n".join(findings.explanation_lines(dict(unknown, file="c.jsonl"), {}))
+    assert "- cause: not known: the 1 functions listed carry only 10% of the change." in text
+    old = {k: v for k, v in SELF_RECORD.items() if k != "ranking"}
+    text = "\n".join(findings.explanation_lines(dict(old, file="d.jsonl"), {}))
+    assert "This record ranks inclusive counts" in text and "names no cause" in text
 
 
 def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):
@@ -349,3 +414,41 @@ def test_a_malformed_explanation_is_one_line_naming_the_file(tmp_path):
     with pytest.raises(InputError, match=r"bad\.jsonl: not a record of `cebench instructions "
                        r"--explain --json` \(KeyError"):
         findings.load_explanations(tmp_path, "m")
+
+
+def test_findings_write_into_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
+    target = tmp_path / "no-such-folder" / "findings.md"
+    assert main(["findings", "--results", str(DATA), "--write", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write there" in err[0] and not target.parent.exists()
+
+
+def test_dry_run_names_what_the_replicates_measure(monkeypatch, capsys):
+    """--replicate-bench replaces the replicate runs' benchmarks (by default the core grid
+    and the control workload); the dry run prints what each kind of run measures."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PIP_CONSTRAINT", "")
+    monkeypatch.setattr(history, "pip_constraint_files", lambda *a, **k: [])
+    assert main(["history", "--releases", "2.13.0,2.14.1", "--replicates", "2",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  replicate runs measure: ^bench_environment\\. ^bench_control\\. " \
+           "^bench_loss\\.Core\\." in out
+    assert main(["history", "--releases", "2.13.0,2.14.1", "--replicates", "2",
+                 "--replicate-bench", "^bench_loss\\.WeightOverhead\\.", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  replicate runs measure: ^bench_loss\\.WeightOverhead\\.\n" in out
+    assert "  first runs measure: ^bench_environment\\." in out
+
+
+def test_the_control_workload_is_fixed_and_correct():
+    import numpy as np
+
+    from cebench.measure import control
+
+    x = control.control_logits()
+    assert x.shape == control.CONTROL_SHAPE and x.dtype == np.float32
+    assert np.array_equal(x, control.control_logits())
+    x64 = x.astype(np.float64)
+    expected = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).sum()
+    assert control.log_softmax_rows(x) == pytest.approx(expected, rel=1e-5)

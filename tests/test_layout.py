@@ -20,7 +20,7 @@ PACKAGE = SRC / "cebench"
 FLOORS = {
     "cebench.errors": 0, "cebench.environment": 0, "cebench.asvconf": 0,
     "cebench.grid": 1,
-    "cebench.measure": 2, "cebench.semantics": 2,
+    "cebench.impls": 2, "cebench.measure": 2, "cebench.semantics": 2,
     "cebench.results": 3,
     "cebench.publish": 4,
     "cebench.asvbench": 5, "cebench.gpu_validate": 5, "cebench.history": 5,

@@ -103,3 +103,37 @@ def test_a_folder_without_benchmarks_json_is_bad_input(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="not an asv results directory"):
         merge.merge_results([tmp_path / "empty"], tmp_path / "results")
+
+
+def _tree(root: Path, definitions: dict, results: dict) -> Path:
+    """A results tree: benchmarks.json, and one machine's results file recording
+    ``{benchmark: version}``."""
+    (root / "m").mkdir(parents=True)
+    (root / "benchmarks.json").write_text(json.dumps({**definitions, "version": 2}))
+    (root / "m" / "machine.json").write_text(json.dumps({"machine": "m", "version": 1}))
+    if results:
+        (root / "m" / f"{len(results)}-env.json").write_text(json.dumps({
+            "result_columns": ["result", "params", "version"],
+            "results": {name: [[1.0], [], version] for name, version in results.items()}}))
+    return root
+
+
+def test_publishing_a_local_run_keeps_the_definitions_published_results_use(tmp_path, capsys):
+    """results/ holds runs made at version 'a' of X; a local run of newer code made X at
+    'b' and a new benchmark Y. X keeps 'a' (its published results stay visible), Y is
+    added, Z (changed, but no published result uses it) is updated, W stays."""
+    into = _tree(tmp_path / "results", {"X": {"version": "a"}, "Z": {"version": "z1"},
+                                        "W": {"version": "w"}}, {"X": "a"})
+    local = _tree(tmp_path / "local", {"X": {"version": "b"}, "Y": {"version": "y"},
+                                       "Z": {"version": "z2"}}, {"X": "b", "Y": "y", "Z": "z2"})
+    (local / "m" / "3-env.json").rename(local / "m" / "3-local.json")
+    assert main(["merge-results", str(local), "--into", str(into)]) == 0
+    out = capsys.readouterr().out
+    assert "kept the definitions of 1 benchmark(s) that results already there use" in out
+    assert out.rstrip().endswith(": X")
+    merged = json.loads((into / "benchmarks.json").read_text())
+    assert {k: v["version"] for k, v in merged.items() if k != "version"} == {
+        "X": "a", "Y": "y", "Z": "z2", "W": "w"}
+    assert sorted(p.name for p in (into / "m").glob("*.json")) == [
+        "1-env.json", "3-local.json", "machine.json"]
+    assert merge.versions_in_use(into) == {"X": {"a", "b"}, "Y": {"y"}, "Z": {"z2"}}

@@ -25,7 +25,7 @@ from cebench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {"regressions", "weight_cost", "memory_bandwidth", "accuracy", "instructions",
-            "history"}
+            "history", "implementations"}
 EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?//""", re.I)
 
 
@@ -141,14 +141,17 @@ def test_each_page_opens_with_its_computed_conclusion(executed):
     results (cebench.publish.conclusions), before any table or figure."""
     import html as html_lib
 
-    from cebench.publish import conclusions
+    from cebench.publish import conclusions, implementations
+    from cebench.results import impls as stored
 
     out, _ = executed
     df = results.load(results_for_notebooks())
     from cebench.publish import verdicts
 
     changes = verdicts.release_changes(df)  # the computation the history page shows
+    cells = stored.load(results_for_notebooks())[1]
     for stem, lines in (("history", conclusions.history(df, changes)),
+                        ("implementations", implementations.conclusion(df, cells)),
                         ("instructions", conclusions.instructions(df)),
                         ("weight_cost", conclusions.weight_cost(df)),
                         ("accuracy", conclusions.accuracy(df)),

@@ -61,17 +61,22 @@ def committed():
         return load.load(REPO / "results")
 
 
-def test_the_committed_newest_run_is_judged_by_the_count_rule_it_falls_under(committed):
-    """The newest committed pair differs only in instruction counts (+1.3 %): a count-rule
-    verdict at the count threshold, not a time-rule 'worse by more than 5 %'."""
+def test_each_committed_newest_pair_splits_its_rows_between_the_two_rules(committed):
+    """Every row of the newest runs' comparisons is judged by exactly one rule: values that
+    repeat exactly (instruction counts, accuracy) by the count rule, the rest by the time
+    rule; each rule's counts add up to compare's own."""
+    from cebench.results import compare
+
     newest = verdicts.newest_run_pairs(committed)
     assert newest, "no newest-run pair in the committed results"
-    v = newest[0]
-    assert v.count.outcome == "regression" and v.time.outcome == "none"
-    assert f"{rules.COUNT_THRESHOLD:.0%}" in v.count.words
-    changed = v.table[v.table["verdict"] == "regression"]
-    assert set(changed["unit_base"]) == {"instructions"}
-    assert (changed["ratio"] - 1).abs().max() < rules.DEFAULT_THRESHOLD
+    for v in newest:
+        rows = v.table[v.table["verdict"] != "missing"]
+        exact = rows["unit_base"].isin(compare.EXACT_UNITS)
+        assert (v.count.compared, v.time.compared) == (int(exact.sum()), int((~exact).sum()))
+        n = compare.counts(rows)
+        assert v.count.worse + v.time.worse == n["regression"] + n["shared"]
+        assert v.count.better + v.time.better == n["improvement"]
+        assert v.outcome == compare.outcome(v.table)
 
 
 def test_release_steps_are_one_per_consecutive_pair_in_release_order(committed):

@@ -165,12 +165,12 @@ def _scaled_copy(path: Path, dest: Path, factor: float, commit: str, day_ms: int
 
 
 @pytest.fixture
-def scratch_results(tmp_path):
+def scratch_results(tmp_path, committed_results):
     """A copy of the committed results and the A/A series in it: the largest group of
     replicate runs of one torch version at one commit (see results/)."""
     from cebench.results import compare, load
 
-    source = results_source()
+    source = Path(os.environ.get("CEBENCH_DASHBOARD_RESULTS") or committed_results)
     if not (source / "benchmarks.json").exists():
         pytest.skip(f"no committed asv results in {source} (set CEBENCH_DASHBOARD_RESULTS)")
     df = load.load(source)

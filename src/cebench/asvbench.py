@@ -81,7 +81,9 @@ class InstructionBenchmark:
 
     ``setup_cache`` measures every CPU-runnable case of the grid and both passes in one
     valgrind process, once per asv environment (the CPU path, also on a CUDA machine: the
-    valgrind process sees no CUDA device); the ``track_`` methods look their case up.
+    valgrind process sees no CUDA device), each case and pass in a process forked from it,
+    so a count does not depend on the other cases measured; the ``track_`` methods look
+    their case up.
     Without valgrind every combination skips with the reason. ``CEBENCH_INSTRUCTIONS_MATCH``
     (a regex on the case name) measures only the matching cases (the others skip); ``^$``
     measures nothing (every combination skips, saying so). setup_cache's source is part of
@@ -130,3 +132,158 @@ class InstructionBenchmark:
 
     def instructions(self, counts: dict, pass_: str) -> float:
         return counts["counts"][(self.case.name, pass_)]
+
+
+class ImplBenchmark:
+    """The implementation axis (cebench.impls) x a grid: ``params`` are the implementation
+    then the grid's axes (:func:`cebench.grid.cases.impl_asv_params`).
+
+    ``setup`` skips, with the reason, what the implementation does not support or cannot
+    run here, and where its times mean nothing (Liger on the CPU runs only under Triton's
+    interpreter: ``cebench check --impl liger`` checks it there, nothing times it). It
+    takes the process-cached inputs and the implementation's calls, each already called
+    once: a compiled implementation compiles in ``setup``, outside the timed region.
+    """
+
+    grid: str = ""
+    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
+    timer = staticmethod(timing.synchronized_clock)
+    timeout = 600  # a first torch.compile takes tens of seconds on a 2-core CPU
+    cuda_only = False  # skip on the CPU (CUDA-event kernel times, allocator peaks)
+    warm = True        # call (and so compile) each pass in setup; False: nothing runs yet
+
+    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
+                          **kwargs):
+        super().__init_subclass__(**kwargs)
+        if impls is not None:
+            cls.impls = tuple(impls)
+        if grid is not None:
+            cls.grid = grid
+            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
+
+    def setup(self, *params):
+        from cebench import impls
+
+        self.impl_name, self.case = cases.impl_case_from_params(self.grid, params)
+        self.device = bench_device()
+        if self.device == "cpu":
+            timing.pin_cpu_threads()
+        impl = impls.get(self.impl_name)
+        if self.cuda_only and self.device != "cuda":
+            raise NotImplementedError("needs CUDA")
+        reason = impl.skip_reason(impls.features_of(self.case), self.device)
+        if reason is None and self.device not in impl.support.timed_devices:
+            reason = (f"{self.impl_name} on {self.device} is checked (cebench check --impl), "
+                      "never timed")
+        if reason:
+            raise NotImplementedError(reason)
+        try:
+            self.inputs = prepare(self.case, self.device)
+            if not self.warm:
+                return
+            self.calls = impls.prepared_calls(self.inputs, self.impl_name)
+        except SkipCase as exc:
+            raise NotImplementedError(str(exc)) from None
+        except RuntimeError as exc:  # e.g. a compile or kernel this build cannot make
+            raise NotImplementedError(f"{self.impl_name} cannot run it here: "
+                                      f"{str(exc).splitlines()[0]}") from None
+        self.forward = self.calls["forward", True]
+        self.forward_backward = self.calls["forward_backward", True]
+
+    def weighted_overhead_ratio(self, pass_: str) -> dict:
+        """Weighted/unweighted time of this implementation, the two interleaved."""
+        if ("forward", False) not in self.calls:
+            raise NotImplementedError("an unweighted case has no weighted/unweighted pair")
+        return asv_samples(timing.measure_paired(
+            self.calls[pass_, True], self.calls[pass_, False], self.device).ratio_samples)
+
+    def ratio_to_eager(self, pass_: str) -> dict:
+        """This implementation's time / torch eager's on the same inputs, interleaved."""
+        from cebench import impls
+
+        eager = impls.loss_call(self.inputs, "eager", pass_)
+        return asv_samples(timing.measure_paired(
+            self.calls[pass_, True], eager, self.device).ratio_samples)
+
+    def kernel_seconds(self, pass_: str) -> dict:
+        """Single calls: CUDA events with L2 flushed (cebench.measure.timing)."""
+        return asv_samples(timing.measure(self.calls[pass_, True], self.device).samples_s)
+
+    def first_call_seconds(self, pass_: str) -> float:
+        """Seconds of the first call of ``pass_`` on cold compile caches (the process has
+        compiled nothing: set ``warm = False``); cebench.impls.compile.compile_seconds."""
+        from cebench import impls
+        from cebench.impls import compile as compiled
+
+        return compiled.compile_seconds(impls.loss_call(self.inputs, self.impl_name, pass_))
+
+    def peak_allocated_delta_bytes(self, pass_: str) -> float:
+        """torch.cuda.max_memory_allocated() over one call, minus what was allocated before."""
+        from cebench.measure import memory
+
+        return memory.allocator_peak(self.calls[pass_, True]).peak_allocated_delta_bytes
+
+
+class ImplInstructionBenchmark:
+    """Instruction counts per implementation under valgrind (cebench.impls.instructions):
+    ``setup_cache`` counts every CPU-runnable (implementation, case) of the grid and both
+    passes in one valgrind process per asv environment; ``CEBENCH_INSTRUCTIONS_MATCH`` (a
+    regex on the case name) limits it as for :class:`InstructionBenchmark` (``^$``: none).
+    """
+
+    grid: str = ""
+    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
+    unit = "instructions"
+    rounds = 1
+    repeat = 1
+    number = 1
+
+    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
+                          **kwargs):
+        super().__init_subclass__(**kwargs)
+        if impls is not None:
+            cls.impls = tuple(impls)
+        if grid is not None:
+            cls.grid = grid
+            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
+
+    def setup_cache(self) -> dict:
+        from cebench import impls
+        from cebench.impls import instructions as impl_instructions
+        from cebench.measure import instructions
+
+        reason = instructions.unavailable_reason()
+        if reason:
+            return {"unavailable": reason}
+        match = os.environ.get("CEBENCH_INSTRUCTIONS_MATCH") or ""
+        items = [(impl, case) for impl in self.impls for case in cases.iter_grid(self.grid)
+                 if case.skip_reason("cpu") is None and re.search(match, case.name)
+                 and impls.get(impl).skip_reason(impls.features_of(case), "cpu") is None]
+        if not items:
+            return {"unavailable": f"no case matches CEBENCH_INSTRUCTIONS_MATCH={match!r}"}
+        records = impl_instructions.measure(items)
+        return {"counts": {(r["impl"], r["case"], r["pass"]): r.get("instructions_per_call")
+                           for r in records},
+                "skipped": {(r["impl"], r["case"]): r["skipped"] for r in records
+                            if "skipped" in r}}
+
+    setup_cache.timeout = 3 * 3600  # compiles run under valgrind: minutes each
+
+    def setup(self, counts: dict, *params):
+        from cebench import impls
+
+        if "unavailable" in counts:
+            raise NotImplementedError(counts["unavailable"])
+        self.impl_name, self.case = cases.impl_case_from_params(self.grid, params)
+        reason = self.case.skip_reason("cpu") or impls.get(self.impl_name).skip_reason(
+            impls.features_of(self.case), "cpu")
+        if reason:
+            raise NotImplementedError(reason)
+        skipped = counts["skipped"].get((self.impl_name, self.case.name))
+        if skipped:
+            raise NotImplementedError(skipped)
+        if (self.impl_name, self.case.name, "forward") not in counts["counts"]:
+            raise NotImplementedError("not measured (CEBENCH_INSTRUCTIONS_MATCH)")
+
+    def instructions(self, counts: dict, pass_: str) -> float:
+        return counts["counts"][(self.impl_name, self.case.name, pass_)]

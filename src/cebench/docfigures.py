@@ -4,7 +4,7 @@ the code's settings, never typed.
 A figure in a doc sits between two markers that name it (and its arguments):
 
     the significance level is <!-- fig:alpha -->0.01<!-- /fig -->
-    <!-- fig:aa.mdc k=3 -->53 %<!-- /fig -->
+    <!-- fig:timer setting=budget_s -->1<!-- /fig --> s
 
 ``cebench docs --write`` recomputes every marked figure and rewrites the docs;
 ``cebench docs`` (and tests/test_docs.py) fails when a doc holds a figure that differs from
@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import math
 import re
 import statistics
 import warnings
@@ -27,9 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/measurement.md", "docs/ci.md", "docs/testing.md", "docs/gpu-run.md")
 MARK = re.compile(r"<!-- fig:(?P<name>[\w.]+)(?P<args>(?: [\w]+=[^\s>]+)*) -->"
                   r"(?P<value>.*?)<!-- /fig -->", re.S)
-#: The A/A series: the committed runs of one torch version at one commit, same code.
-AA_COMMIT = "91656913"
-AA_MACHINE = "cpu-amd-epyc-2c"
+#: The machine whose committed results and records the docs quote.
+MACHINE = "cpu-amd-epyc-2c"
 FIGURES: dict = {}
 
 
@@ -54,18 +52,6 @@ class Sources:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return load.load(self.root / "results")
-
-    @functools.cached_property
-    def aa(self):
-        """The A/A series' rows (one torch version, one commit, twelve runs)."""
-        df = self.df
-        return df[(df["machine"] == AA_MACHINE) & df["commit"].astype(str).str.startswith(AA_COMMIT)]
-
-    @functools.cached_property
-    def aa_noise(self):
-        from cebench.results import compare
-
-        return compare.replicate_noise(self.aa, AA_MACHINE)
 
     def json(self, relative: str):
         return json.loads((self.root / relative).read_text())
@@ -226,112 +212,12 @@ def _calls(s, **_):
 
 
 @figure("results.releases")
-def _results_releases(s, machine: str = AA_MACHINE, **_):
+def _results_releases(s, machine: str = MACHINE, **_):
     """How many releases a machine's committed results hold, oldest to newest."""
     from cebench.results import releases
 
     versions = releases.release_order(s.df.loc[s.df["machine"] == machine, "torch_version"])
     return f"{len(versions)} releases, {versions[0]} to {versions[-1]}"
-
-
-@figure("aa.runs")
-def _aa_runs(s, **_):
-    return str(s.aa["file"].nunique())
-
-
-@figure("aa.tau")
-def _aa_tau(s, **_):
-    """tau (sd of whole-run shifts) of the A/A series alone."""
-    return pct(s.aa_noise.tau, 1)
-
-
-@figure("aa.tau_df")
-def _aa_tau_df(s, **_):
-    return f"{s.aa_noise.df:g}"
-
-
-@figure("aa.shifts")
-def _aa_shifts(s, **_):
-    """Each A/A run's shift, in the order recorded."""
-    from cebench.results import compare
-
-    shifts = compare.replicate_shifts(s.aa, AA_MACHINE)["shift"]
-    return ", ".join(f"{math.expm1(x) * 100:+.1f}".replace("-", "−") for x in shifts) + " %"
-
-
-@figure("noise.mdc")
-def _noise_mdc(s, k: str, machine: str = AA_MACHINE, **_):
-    """The smallest shared change k v k runs can call significant, given the noise compare
-    uses on that machine (tau pooled over every group of replicate runs)."""
-    from cebench.results import compare, rules
-
-    k = int(k)
-    noise = compare.replicate_noise(s.df, machine)
-    return compare.percent_words(math.expm1(noise.min_detectable(k, k, rules.DEFAULT_ALPHA)))
-
-
-@figure("aa.sd")
-def _aa_sd(s, unit: str, **_):
-    """Median per-benchmark run-to-run sd (log) of the A/A runs, after removing each run's
-    shift for the units a slower machine shifts."""
-    from cebench.results import compare
-
-    rows = s.aa[(s.aa["unit"] == unit) & (s.aa["status"] == "ok")]
-    logs = rows.assign(y=rows["value"].map(math.log))
-    matrix = logs.pivot_table(index="file", columns=["benchmark", "params"], values="y")
-    if unit in compare.SHIFTED_UNITS:
-        matrix = matrix.sub(matrix.sub(matrix.mean()).median(axis=1), axis=0)
-    return f"{statistics.median(matrix.std(ddof=1).dropna()):.2f}"
-
-
-@figure("aa.load")
-def _aa_load(s, **_):
-    """The load average before each A/A run (docs/aa-series-<machine>.csv)."""
-    import csv
-
-    with open(s.root / "docs" / f"aa-series-{AA_MACHINE}.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["kind"] == "aa"]
-    loads = [float(r["load1_before"]) for r in rows]
-    return f"{min(loads):g} to {max(loads):g}" if loads else "not recorded"
-
-
-@figure("noise.all")
-def _noise_all(s, machine: str = AA_MACHINE, **_):
-    """tau over every group of replicate runs of a machine: what compare uses."""
-    from cebench.results import compare
-
-    noise = compare.replicate_noise(s.df, machine)
-    return f"{pct(noise.tau, 1)} ({noise.source})"
-
-
-@figure("aa.exits")
-def _aa_exits(s, **_):
-    """compare's verdict on real splits of the A/A runs and on the injected runs."""
-    import pandas as pd
-
-    from cebench.publish import verdicts
-    from cebench.results import compare, load, rules
-
-    files = sorted(s.aa["file"].unique(), key=lambda f: compare.replicate_number(f))
-    first, second = files[:6], files[6:12]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        injected = load.load(s.root / "tests" / "data" / "aa-injected" / "x3-all")
-    cases = [("A/A: runs 1–6 against runs 7–12", s.aa[s.aa["file"].isin(first)],
-              s.aa[s.aa["file"].isin(second)]),
-             ("runs 1–6 against the two runs with every call slowed (x3-all)",
-              s.aa[s.aa["file"].isin(first)], injected)]
-    rows = []
-    for label, base, cand in cases:
-        table = compare.compare_frames(base, cand, threshold=rules.DEFAULT_THRESHOLD,
-                                       alpha=rules.DEFAULT_ALPHA)
-        table = table[table["verdict"] != "missing"]
-        v = verdicts.judge(table, AA_MACHINE, "", "", "")
-        (suite,) = compare.suites(table)
-        rows.append([label, verdicts.OUTCOME_WORDS[v.time.outcome],
-                     f"{suite.shared_change * 100:+.1f} %",
-                     f"{v.time.worse} worse, {v.time.better} better of {v.time.compared}"])
-    return md_table(["comparison", "time rule", "overall shift", "benchmarks"], rows)
 
 
 # --- instruction counts -----------------------------------------------------------------------
@@ -370,7 +256,7 @@ def _weight_table(s, **_):
     """Weighted / unweighted instructions per call, newest release, per family and layout."""
     from cebench.publish import conclusions
 
-    blocks = [b for b in conclusions.instruction_cost_table(s.df) if b["machine"] == AA_MACHINE]
+    blocks = [b for b in conclusions.instruction_cost_table(s.df) if b["machine"] == MACHINE]
     if not blocks:
         return md_table(["family"], [["no instruction counts"]])
     block = blocks[0]
@@ -387,7 +273,7 @@ def _explained(s, **_):
     from cebench.publish import findings
 
     rows = []
-    for record in findings.load_explanations(s.root / "results", AA_MACHINE):
+    for record in findings.load_explanations(s.root / "results", MACHINE):
         b, c = record["baseline"], record["candidate"]
         rows.append([f"`{record['case']}`", record["pass"],
                      f"{b['torch_version']} → {c['torch_version']}",
@@ -401,7 +287,7 @@ def _explained(s, **_):
 
 
 @figure("selfcheck.table")
-def _selfcheck_table(s, machine: str = AA_MACHINE, **_):
+def _selfcheck_table(s, machine: str = MACHINE, **_):
     """cebench's timer against torch.utils.benchmark.Timer, from the committed record of
     `python analysis/selfcheck_series.py` (docs/data/selfcheck-<machine>.json)."""
     record = s.json(f"docs/data/selfcheck-{machine}.json")
@@ -420,7 +306,7 @@ def _selfcheck_table(s, machine: str = AA_MACHINE, **_):
 
 
 @figure("selfcheck.when")
-def _selfcheck_when(s, machine: str = AA_MACHINE, **_):
+def _selfcheck_when(s, machine: str = MACHINE, **_):
     record = s.json(f"docs/data/selfcheck-{machine}.json")
     runs = record["runs"]
     loads = [r["load_before"] for r in runs] + [r["load_after"] for r in runs]

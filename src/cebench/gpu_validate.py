@@ -12,6 +12,8 @@ run's deadline, and a failed or timed-out phase does not stop the later ones:
   nvml_rate    ``python -m cebench.measure.nvml``: the NVML sample rate sustained
   profile      ``cebench profile CASE`` (torch.profiler + NVML)
   check        ``cebench check`` (float64 reference; CUDA too when present)
+  check_impls  ``cebench check --impl NAME`` for compile, liger, quack and by_hand on the
+               rule grid's 2-D cases (dry run: by_hand and liger on the CPU, a few cases)
   pytest_cuda  ``pytest -m cuda``
   selfcheck    ``cebench selfcheck`` (timer fidelity, peak copy bandwidth)
   asv_*        ``asv run -E existing:same --set-commit-hash ...``, one per chunk
@@ -65,7 +67,15 @@ PROFILE_CASE = {"gpu": "llm-128k.contiguous.bfloat16.mean.w-random",
 SELFCHECK_DRY_CASE = "small.contiguous.float32.mean.w-random"
 #: (name, limit in seconds) of the phases before the asv chunks.
 FIXED_PHASES = (("setup", 60), ("environment", 20), ("nvml_rate", 15), ("profile", 45),
-                ("check", 60), ("pytest_cuda", 75), ("selfcheck", 75))
+                ("check", 60), ("check_impls", 120), ("pytest_cuda", 75), ("selfcheck", 75))
+#: (implementation, --match regex on the rule grid's case names) per mode: on a GPU the
+#: 2-D cases (compile recompiles per graph: the whole grid would not fit the run).
+IMPL_CHECKS = {
+    "gpu": (("liger", r"^index 2-D "), ("quack", r"^index 2-D "), ("by_hand", r"^index 2-D "),
+            ("compile", r"^index 2-D w=(none|random) ")),
+    "dry": (("by_hand", r"^index 2-D w=random ignored=some ls=0 mean$"),
+            ("liger", r"^index 2-D w=random ignored=some ls=0\.1 mean$")),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +97,9 @@ GPU_CHUNKS = (
     Chunk("asv_overhead_nvml", 24,
           (rf"^bench_loss\.WeightOverhead\..*\('(llm-128k|segmentation)'{_S}'[a-z0-9]+'{_S}'mean'",
            r"^bench_memory\.NvmlTelemetry\..*\('llm-128k'")),
+    Chunk("asv_impls_llm128k", 23,
+          (rf"^bench_impls\.Impl(Kernel|VsEager|Memory)\..*\('[a-z_]+'{_S}'llm-128k'{_S}'bfloat16'"
+           rf"{_S}'random'\)",)),
     Chunk("asv_kernel_segmentation", 24, (r"^bench_loss\.Kernel\..*\('segmentation'",)),
     Chunk("asv_core_llm128k", 20, (rf"^bench_loss\.Core\..*\('llm-128k'{_S}'[a-z0-9_]+'{_S}'mean'",)),
     Chunk("asv_accuracy_loss", 24, (r"^bench_accuracy\.Accuracy\.track_loss_",)),
@@ -104,6 +117,8 @@ DRY_CHUNKS = (
           (rf"^bench_memory\.AllocatorPeak\..*forward_backward\('llm-128k'{_S}'bfloat16'{_S}'random'\)",)),
     Chunk("asv_kernel_llm128k", 1,
           (rf"^bench_loss\.Kernel\..*forward\('llm-128k'{_S}'bfloat16'{_S}'mean'{_S}'random'\)",)),
+    Chunk("asv_impls_llm128k", 4,
+          (rf"^bench_impls\.ImplTime\..*\('(eager|by_hand)'{_S}'small'{_S}'float32'{_S}'random'\)",)),
     Chunk("asv_core_llm128k", 4,
           (rf"^bench_loss\.Core\..*\('small'{_S}'float32'{_S}'mean'",)),
 )
@@ -377,6 +392,39 @@ def phase_check(run: Run, until: float) -> None:
            until, "cebench check")
 
 
+def phase_check_impls(run: Run, until: float) -> None:
+    """``cebench check --impl NAME --json`` for each implementation, into one
+    OUT/check-impls.json: each report, or why the implementation did not run (exit 2: not
+    installed, no suitable GPU). Exit 1 (a rule differs) is a finding, recorded."""
+    device = "cpu" if run.dry else "cuda"
+    checks = IMPL_CHECKS["dry" if run.dry else "gpu"]
+    merged: dict = {"device": device, "reports": {}}
+    failed = []
+    for i, (impl, match) in enumerate(checks):
+        share = (until - time.perf_counter()) / (len(checks) - i)  # what is left, shared
+        path = run.work / f"check-impl-{impl}.json"
+        try:
+            rc, output = run.call([run.python, "-m", "cebench", "check", "--impl", impl,
+                                   "--device", device, "--match", match, "--json", str(path)],
+                                  time.perf_counter() + share, capture=True)
+        except PhaseTimeout:
+            merged["reports"][impl] = {"error": f"cut off after {share:.0f} s"}
+            failed.append(impl)
+            continue
+        lines = [line for line in output.splitlines() if line.strip()]
+        run.say("\n".join(lines[-17:]))  # the support x conformance row and its adaptations
+        if rc in (0, 1) and path.is_file():
+            merged["reports"][impl] = json.loads(path.read_text())
+        elif rc == 2:
+            merged["reports"][impl] = {"unavailable": lines[-1] if lines else "exit 2"}
+        else:
+            merged["reports"][impl] = {"error": f"exit {rc}: " + " ".join(lines[-3:])}
+            failed.append(impl)
+    (run.out / "check-impls.json").write_text(json.dumps(merged, indent=1) + "\n")
+    if failed:
+        raise PhaseFailed(f"cebench check --impl failed for {', '.join(failed)}")
+
+
 def phase_pytest_cuda(run: Run, until: float) -> None:
     rc, _ = run.call([run.python, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
                       f"--junitxml={run.out / 'pytest-cuda.xml'}", "tests"], until)
@@ -543,6 +591,7 @@ def validate(out: Path, env: dict[str, str] | None = None, console=None) -> int:
             f"phases={','.join(sorted(run.selected))} out={run.out} work={work}")
     bodies = {"setup": phase_setup, "environment": phase_environment,
               "nvml_rate": phase_nvml_rate, "profile": phase_profile, "check": phase_check,
+              "check_impls": phase_check_impls,
               "pytest_cuda": phase_pytest_cuda, "selfcheck": phase_selfcheck}
     for name, limit_s in FIXED_PHASES:
         run_phase(run, name, limit_s, bodies[name])

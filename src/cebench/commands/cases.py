@@ -20,14 +20,14 @@ def add_arguments(parser) -> None:
                         help="judge runnability for this device (default: this machine's)")
 
 
-def _bench_device() -> str:
+def _bench_device(command: str = NAME) -> str:
     """This machine's benchmark device; the CPU, said on stderr, where torch is missing."""
     try:
         from cebench.grid.inputs import bench_device
     except ModuleNotFoundError as exc:
         if exc.name != "torch":
             raise
-        print("cebench cases: torch is not installed: runnability is judged for the CPU "
+        print(f"cebench {command}: torch is not installed: runnability is judged for the CPU "
               "(--device cuda for a GPU)", file=sys.stderr)
         return "cpu"
     return bench_device()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from cebench.errors import InputError
 NAME = "findings"
 HELP = "what changed between consecutive torch releases, from the results (docs/findings.md)"
 DESCRIPTION = (
-    "Render the findings page from a results folder: the releases measured, "
-    "`cebench compare`'s verdicts between each release and the one before it, and the "
-    "semantic changes recorded by `cebench history`. Prints it, or writes it with --write.")
+    "Render the findings page from a results folder: a summary, the releases measured "
+    "with their builds, each distinct change between consecutive releases grouped by cause "
+    "(with the functions that carry it, where `cebench instructions --explain` recorded "
+    "them), and the semantic changes recorded by `cebench history`. Prints it, or writes "
+    "it with --write.")
 
 
 def add_arguments(parser) -> None:
@@ -28,6 +31,11 @@ def run(args) -> int:
     from cebench.publish import findings
     from cebench.results.load import ResultsError
 
+    if args.write:
+        folder = Path(args.write).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise InputError(f"--write {args.write}: cannot write there ({folder} is not a "
+                             "writable folder)")
     try:
         text = findings.render(args.results)
     except ResultsError as exc:

@@ -91,6 +91,10 @@ def run(args) -> int:
                               for r in block.releases)
         print(f"{together}: " + ", ".join(f"{run.release.torch} run {run.replicate}"
                                           for run in block.runs))
+        for what, runs in (("first runs", block.runs[:len(block.releases)]),
+                           ("replicate runs", block.runs[len(block.releases):])):
+            if runs:
+                print(f"  {what} measure: {' '.join(runs[0].benchmarks)}")
     if args.dry_run:
         return EXIT_OK
     machine = _machine_name(args)

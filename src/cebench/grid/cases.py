@@ -57,6 +57,14 @@ LAYOUTS = ("contiguous", "channels_last", "noncontig", "prob_targets")
 
 PASSES = ("forward", "forward_backward")
 
+#: Implementations of the loss, one module each in cebench.impls: eager: F.cross_entropy;
+#: compile: torch.compile(F.cross_entropy) (inductor: C++ on the CPU, Triton on CUDA);
+#: liger: Liger-Kernel's Triton kernel; quack: Quack's CuTe DSL kernel (sm90+ GPUs);
+#: by_hand: the weighting a user writes around an unweighted per-element loss (here
+#: torch's reduction='none'), the baseline of every unweighted-only kernel. The
+#: implementation benchmarks (benchmarks/bench_impls.py) take it as their first parameter.
+IMPLEMENTATIONS = ("eager", "compile", "liger", "quack", "by_hand")
+
 IGNORE_INDEX = -100
 SEED = 20261128
 
@@ -216,6 +224,30 @@ GRIDS: dict[str, dict[str, tuple]] = {
         "reduction": REDUCTIONS,
         "weighting": ("none", "random"),
     },
+    # Implementations side by side (the implementation axis is the benchmarks' first
+    # parameter, see impl_asv_params): 2-D and K-dim inputs, a CPU-sized and a GPU-sized
+    # member of each, float32 and bfloat16, weighted or not, 'mean'.
+    "impls": {
+        "family": ("small", "small-seg", "llm-128k", "segmentation"),
+        "dtype": ("float32", "bfloat16"),
+        "weighting": ("none", "random"),
+    },
+    # The paired ratios of each implementation (weighted/unweighted): weighted cases only.
+    "impl_pairs": {
+        "family": ("small", "small-seg", "llm-128k", "segmentation"),
+        "dtype": ("float32", "bfloat16"),
+        "weighting": ("random",),
+    },
+    # Instruction counts per implementation (CPU, valgrind): 2-D and K-dim, weighted or not.
+    "impl_instructions": {
+        "family": ("small", "small-seg"),
+        "weighting": ("none", "random"),
+    },
+    # Compile time (torch.compile, cold caches): one case, weighted or not.
+    "compile": {
+        "family": ("small",),
+        "weighting": ("none", "random"),
+    },
     # Kernel-level (CUDA events, L2 flushed) single-call times.
     "kernel": {
         "family": ("classification", "llm-128k", "segmentation", "segmentation-150"),
@@ -229,6 +261,21 @@ def asv_params(grid: str) -> tuple[list[list], list[str]]:
     """``(params, param_names)`` for an asv class sweeping ``grid``."""
     axes = GRIDS[grid]
     return [list(values) for values in axes.values()], list(axes)
+
+
+def impl_asv_params(grid: str, impls: tuple[str, ...] = IMPLEMENTATIONS
+                    ) -> tuple[list[list], list[str]]:
+    """``(params, param_names)`` for an asv class sweeping ``impls`` x ``grid``."""
+    params, names = asv_params(grid)
+    return [list(impls), *params], ["impl", *names]
+
+
+def impl_case_from_params(grid: str, params: tuple) -> tuple[str, Case]:
+    """``(implementation, case)`` that a parameter tuple of :func:`impl_asv_params` names."""
+    if not params or params[0] not in IMPLEMENTATIONS:
+        raise ValueError(f"the first parameter must be an implementation "
+                         f"({', '.join(IMPLEMENTATIONS)}), got {params[:1]!r}")
+    return params[0], case_from_params(grid, tuple(params[1:]))
 
 
 def case_from_params(grid: str, params: tuple) -> Case:

@@ -74,7 +74,7 @@ def alert_report(results: Path, machine: str | None = None,
     report = AlertReport()
     sections = []
     words = {0: "no regression", 1: "**REGRESSION**",
-             3: "inconclusive: one run per side, see the minimum detectable shift"}
+             3: "inconclusive: too few runs on a side, or a failure (see the report)"}
     with tempfile.TemporaryDirectory(prefix="cebench-alert-") as tmp:
         for name, runs in sorted(machines.items()):
             pairs = alert_pairs(runs, commit)

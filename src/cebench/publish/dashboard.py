@@ -127,14 +127,21 @@ def build_check(out_dir: Path, root: Path) -> PartOutcome:
 
 
 def build_findings(results_dir: Path, out_dir: Path) -> PartOutcome:
-    from cebench.publish import findings, reports
+    """The generated docs of these results as pages: the findings across releases, the
+    implementations side by side, the time rule's measured power."""
+    from cebench.publish import findings, implementations, reports, verdicts_doc
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        text = findings.render(results_dir)
-    (out_dir / "findings.html").write_text(reports.findings_page(text))
-    return PartOutcome("findings", True, "findings across releases",
-                       [("Findings across releases", "cebench/findings.html")])
+        docs = {"findings": findings.render(results_dir),
+                "implementations": implementations.render_doc(results_dir),
+                "verdicts": verdicts_doc.render(results_dir)}
+    for name, text in docs.items():
+        (out_dir / f"{name}.html").write_text(reports.doc_page(name, text))
+    return PartOutcome("findings", True, "findings, implementations, the rules' power",
+                       [("Findings across releases", "cebench/findings.html"),
+                        ("Implementations", "cebench/implementations.html"),
+                        ("How far to trust a verdict", "cebench/verdicts.html")])
 
 
 def build_verdicts(results_dir: Path, out_dir: Path, local_files: set[str], root: Path,
@@ -244,7 +251,8 @@ def _build_site(results_dir: Path, html_dir: Path, conf_path: Path, parts: tuple
     (out_dir / "analysis.html").write_text(reports.analysis_page(
         analysis.links if analysis else [],
         "" if analysis is None or analysis.ok else f"Failed: {analysis.message}"))
-    for name, path in (("findings", "findings.html"), ("check", "check.html")):
+    for name, path in (("findings", "findings.html"), ("findings", "implementations.html"),
+                       ("findings", "verdicts.html"), ("check", "check.html")):
         if not (out_dir / path).exists():
             (out_dir / path).write_text(pages.page(name.capitalize(), _missing(outcomes, name),
                                                    here=f"cebench/{path}", prefix="../"))

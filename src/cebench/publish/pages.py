@@ -12,8 +12,9 @@ import re
 
 #: (title, path from the site's root) of the navigation bar, in order.
 NAV = [("Answers", "index.html"), ("Findings", "cebench/findings.html"),
-       ("Newest run", "cebench/newest.html"), ("Analysis", "cebench/analysis.html"),
-       ("Semantics check", "cebench/check.html"), ("Benchmark charts", "benchmarks.html")]
+       ("Newest run", "cebench/newest.html"), ("Implementations", "cebench/implementations.html"),
+       ("Analysis", "cebench/analysis.html"), ("Semantics check", "cebench/check.html"),
+       ("Benchmark charts", "benchmarks.html")]
 #: Tables longer than this are folded into a <details> block.
 FOLD_ROWS = 25
 

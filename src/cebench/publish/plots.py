@@ -28,8 +28,9 @@ from cebench.results import load as results  # noqa: E402
 
 #: A verdict's colour: red or green only for a change the rule confirmed; a difference one
 #: run per side cannot judge ('inconclusive') is grey like 'unchanged'.
-VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "inconclusive": "#a0a4a8",
-                   "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#d5d8dc"}
+VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "failed": "#6c3483",
+                   "inconclusive": "#a0a4a8", "improvement": "#27ae60", "unchanged": "#7f8c8d",
+                   "missing": "#d5d8dc"}
 #: At most this many rows (or cells) of a table are shown before it is folded.
 FOLD_ROWS = 25
 FOLD_CELLS = 150

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 
 from cebench.publish import pages
+from cebench.results import rules
 from cebench.publish.pages import esc
-from cebench.publish.verdicts import OUTCOME_WORDS, PairVerdict, RuleVerdict, is_count
+from cebench.publish.verdicts import (OUTCOME_WORDS, UNTESTED_WORDS, PairVerdict, RuleVerdict,
+                                      is_count)
 
 #: Rows of a verdict shown before the rest is folded.
 SHOWN_ROWS = 25
@@ -34,7 +36,7 @@ def rule_html(rule: RuleVerdict) -> str:
     text = (f"<p><strong>{esc(rule.rule.capitalize())} rule</strong>: {outcome_html(rule.outcome)}"
             f" &middot; {rule.worse} worse, {rule.better} better of {rule.compared} compared")
     if rule.untested:
-        text += f", {rule.untested} beyond the threshold but untestable"
+        text += f", {rule.untested} {esc(UNTESTED_WORDS)}"
     if rule.largest:
         text += f" &middot; largest change: {esc(rule.largest)}"
     text += f"</p><p class=\"rule\">{esc(rule.words)}.</p>"
@@ -43,8 +45,8 @@ def rule_html(rule: RuleVerdict) -> str:
     return text
 
 
-_ROW_CLASS = {"regression": "worse", "shared": "worse", "improvement": "better",
-              "inconclusive": "untested"}
+_ROW_CLASS = {"regression": "worse", "shared": "worse", "failed": "worse",
+              "improvement": "better", "inconclusive": "untested"}
 _COLUMNS = ["verdict", "benchmark", "params", "runs", "baseline", "candidate", "change", "test"]
 
 
@@ -78,14 +80,19 @@ def pair_page(v: PairVerdict, threshold: float) -> str:
         parts.append(f"<p>Changes the rule confirms: {len(changed)}.</p>")
         if changed:
             parts.append(_rows_table(changed, "the confirmed changes"))
-        untested = [r for r, ratio in zip(rows, table[mask]["ratio"])
-                    if r["verdict"] == "inconclusive" and math.isfinite(ratio)
-                    and abs(math.log(ratio)) > math.log1p(threshold)]
-        if untested:
+        beyond = [r for r, ratio in zip(rows, table[mask]["ratio"])
+                  if r["verdict"] == "inconclusive" and math.isfinite(ratio)
+                  and abs(math.log(ratio)) > math.log1p(threshold)]
+        failed = [r for r in rows if r["verdict"] == "failed"]
+        if failed:
+            parts.append(f"<p>Measured in the baseline, failed in the candidate: {len(failed)}.</p>")
+            parts.append(_rows_table(failed, "the failures"))
+        if beyond:
             parts.append(f"<p>Changed by more than {esc(threshold_words(threshold))} but "
-                         f"untestable (one run per side: no run-to-run noise to test "
-                         f"against), {len(untested)}: neither confirmed nor ruled out.</p>")
-            parts.append(_rows_table(untested, "the untestable changes"))
+                         f"untestable (fewer than {rules.MIN_RUNS} runs on a side: no run-to-run "
+                         f"noise to test against), {len(beyond)}: neither confirmed nor ruled "
+                         "out.</p>")
+            parts.append(_rows_table(beyond, "the untestable changes"))
         parts.append(f"<details><summary>Every {name}-rule comparison ({len(rows)})"
                      f"</summary>{_rows_table(rows, 'all', fold=False)}</details>")
     if v.headline:
@@ -142,12 +149,14 @@ def check_page(report: dict) -> str:
     return pages.page(title, "\n".join(parts), here="cebench/check.html", prefix="../")
 
 
-def findings_page(markdown: str) -> str:
-    """docs/findings.md as rendered from these results (`cebench findings`)."""
-    body = pages.markdown_to_html(markdown)
-    body = body.replace("<h1>Findings across torch releases</h1>", "", 1)
-    return pages.page("Findings across torch releases", body, here="cebench/findings.html",
-                      prefix="../")
+def doc_page(name: str, markdown: str) -> str:
+    """A generated doc (docs/findings.md, implementations.md, verdicts.md) as rendered from
+    these results: its first heading is the page's title."""
+    lines = markdown.splitlines()
+    title = next((line[2:] for line in lines if line.startswith("# ")), name.capitalize())
+    body = pages.markdown_to_html("\n".join(line for line in lines if line[2:] != title
+                                            or not line.startswith("# ")))
+    return pages.page(title, body, here=f"cebench/{name}.html", prefix="../")
 
 
 def analysis_page(links: list[tuple[str, str]], message: str = "") -> str:

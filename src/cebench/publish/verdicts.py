@@ -24,7 +24,7 @@ import pandas as pd
 
 from cebench.errors import InputError
 from cebench.publish.conclusions import count_repeatability
-from cebench.results import compare, deterministic, releases, rules
+from cebench.results import compare, releases, rules
 from cebench.results import load as results
 
 THRESHOLD = rules.DEFAULT_THRESHOLD
@@ -42,7 +42,7 @@ class RuleVerdict:
     compared: int  # rows with a value on both sides
     worse: int  # regressions (and, for the time rule, benchmarks carrying a shared one)
     better: int
-    untested: int  # beyond the threshold but not testable (one run per side)
+    untested: int  # not testable (too few runs on a side) or failed in the candidate
     outcome: str  # 'regression', 'improvement', 'unchanged', 'inconclusive' or 'none'
     noise: str  # the noise these rows were judged against, in words
     largest: str = ""  # the largest change judged a change, in words
@@ -56,10 +56,12 @@ class RuleVerdict:
         text = (f"{self.rule} rule: {said}; {self.worse} worse, {self.better} better of "
                 f"{self.compared} compared")
         if self.untested:
-            text += f", {self.untested} beyond the threshold but untestable"
+            text += f", {self.untested} {UNTESTED_WORDS}"
         return text + (f"; largest: {self.largest}" if self.largest else "")
 
 
+UNTESTED_WORDS = (f"untested (fewer than {rules.MIN_RUNS} runs on a side, or failed in the "
+                  "candidate)")
 OUTCOME_WORDS = {"regression": "regression", "improvement": "improvement",
                  "unchanged": "no change", "inconclusive": "inconclusive",
                  "none": "nothing to judge"}
@@ -95,9 +97,10 @@ class PairVerdict:
 
 
 def is_count(table: pd.DataFrame) -> pd.Series:
-    """Rows the count rule judges (deterministic units: instruction counts)."""
+    """Rows the count rule judges (units that repeat exactly: instruction counts, accuracy
+    figures)."""
     unit = table["unit_base"] if "unit_base" in table else pd.Series("", index=table.index)
-    return unit.isin(deterministic.DETERMINISTIC_UNITS)
+    return unit.isin(compare.EXACT_UNITS)
 
 
 def _largest(rows: pd.DataFrame) -> str:
@@ -121,11 +124,12 @@ def count_verdict(table: pd.DataFrame, repeat: tuple[float, int] | None = None) 
     n = compare.counts(rows)
     outcome = ("regression" if n["regression"] else "improvement" if n["improvement"]
                else "unchanged")
-    noise = (f"counts of one case counted in separate runs differ by at most {repeat[0]:.3%} "
-             f"({repeat[1]} counts counted twice)" if repeat else
-             "no count was counted twice on this machine: its repeatability is not measured")
+    noise = (f"instruction counts of one case counted in separate runs differ by at most "
+             f"{repeat[0]:.3%} ({repeat[1]} counts counted twice)" if repeat else
+             "no instruction count was counted twice on this machine: its repeatability is "
+             "not measured")
     return RuleVerdict("count", words, len(rows), n["regression"], n["improvement"],
-                       n["inconclusive"], outcome, noise, _largest(rows))
+                       n["inconclusive"] + n.get("failed", 0), outcome, noise, _largest(rows))
 
 
 def time_verdict(table: pd.DataFrame) -> RuleVerdict:
@@ -140,8 +144,8 @@ def time_verdict(table: pd.DataFrame) -> RuleVerdict:
     if state == "ok":
         state = "improvement" if n["improvement"] else "unchanged"
     return RuleVerdict("time", words, len(rows), n["regression"] + n["shared"],
-                       n["improvement"], n["inconclusive"], state, noise_words(rows),
-                       _largest(rows))
+                       n["improvement"], n["inconclusive"] + n.get("failed", 0), state,
+                       noise_words(rows), _largest(rows))
 
 
 def noise_words(rows: pd.DataFrame) -> str:
@@ -153,8 +157,9 @@ def noise_words(rows: pd.DataFrame) -> str:
             continue
         text = f"run-to-run noise {s.tau * 100:.1f} % (sd of whole runs, from {s.tau_source})"
         if math.isfinite(s.min_detectable):
-            text += (f"; with {s.k_base} v {s.k_cand} runs a shared change under "
-                     f"{compare.percent_words(s.min_detectable)} cannot be told from it")
+            text += (f"; with {s.k_base} v {s.k_cand} runs a shared change of "
+                     f"{compare.percent_words(s.min_detectable)} is caught "
+                     f"{rules.POWER:.0%} of the time")
         parts.append(text)
     return "; ".join(parts)
 

@@ -1,7 +1,9 @@
 """Comparing deterministic metrics (instruction counts): relative change against a threshold.
 
 An instruction count does not vary with machine load: the same call in two processes
-differs by about 0.002 %, repeated runs by about 0.01 % (docs/measurement.md). So a
+differs by about 0.002 %, repeated runs by about 0.01 %, and, with each case counted in a
+process of its own, a case counted alone, in the whole grid or in another order by at
+most 0.042 % (docs/measurement.md, "Counts free of the other cases"). So a
 change is judged by its size alone, not by a rank test on a handful of samples: at or
 above ``threshold`` (1 % by default) it is a regression (more instructions) or an
 improvement (fewer). The count noise, the relative spread of repeated runs of one

@@ -136,10 +136,12 @@ def torch_version_of_env(env_params: dict, env_name: str) -> str | None:
 
 
 def load(results_dir, machine: str | None = None,
-         skipped: list[Path] | None = None) -> pd.DataFrame:
+         skipped: list[Path] | None = None, samples: bool = True) -> pd.DataFrame:
     """Every result under ``results_dir`` as one tidy frame (see the module doc).
 
     Each unreadable results file is a warning, and is appended to ``skipped`` if given.
+    ``samples=False`` leaves the raw samples out (``samples`` is None): what a comparison
+    reads is the value, and the samples are most of a large results folder's memory.
     Raises :class:`ResultsError` when the folder is missing or holds no readable result.
     """
     results_dir = Path(results_dir)
@@ -155,7 +157,8 @@ def load(results_dir, machine: str | None = None,
         for path in paths:
             files += 1
             try:
-                rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks))
+                rows.extend(_file_rows(path, machine_dir.name, machine_info, benchmarks,
+                                       samples))
             except Exception as exc:  # noqa: BLE001 -- any defect: skip the file, say which
                 warnings.warn(f"{path}: skipped ({_first_line(exc)})", stacklevel=2)
                 if skipped is not None:
@@ -182,7 +185,8 @@ def _load_asv(path: Path):
         raise ValueError(str(exc).replace(str(path.resolve()), path.name)) from None
 
 
-def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict) -> list[dict]:
+def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict,
+               samples: bool = True) -> list[dict]:
     result = _load_asv(path)
     env_params = result.params if isinstance(result.params, dict) else {}
     file_machine = env_params.get("machine")
@@ -202,7 +206,7 @@ def _file_rows(path: Path, machine: str, machine_info: dict, benchmarks: dict) -
     rows: list[dict] = []
     for name in result.get_all_result_keys():
         try:
-            rows.extend(_benchmark_rows(result, name, benchmarks.get(name, {}), common))
+            rows.extend(_benchmark_rows(result, name, benchmarks.get(name, {}), common, samples))
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             warnings.warn(f"{path}: benchmark {name} skipped ({_first_line(exc)})", stacklevel=4)
     if common["torch_version"] is None:
@@ -221,7 +225,8 @@ def _recorded_torch_version(rows: list[dict]) -> str | None:
     return None
 
 
-def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
+def _benchmark_rows(result, name: str, spec: dict, common: dict,
+                    with_samples: bool = True) -> list[dict]:
     raw_params = result.get_result_params(name) or []
     combos = list(itertools.product(*raw_params))
     values = result._results.get(name)
@@ -231,7 +236,8 @@ def _benchmark_rows(result, name: str, spec: dict, common: dict) -> list[dict]:
     if len(values) != len(combos):
         raise ValueError(f"{len(values)} values for {len(combos)} parameter combinations")
     stats = result.get_result_stats(name, raw_params)
-    samples = result.get_result_samples(name, raw_params)
+    samples = (result.get_result_samples(name, raw_params) if with_samples
+               else [None] * len(combos))
     param_names = list(spec.get("param_names") or [])
     if len(param_names) != len(raw_params):
         param_names = [f"param{i + 1}" for i in range(len(raw_params))]

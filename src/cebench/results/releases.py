@@ -28,10 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from cebench.results import compare, rules
+from cebench.results import compare
 from cebench.results import load as results
+from cebench.results.rules import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 
 SEMANTICS_DIR = "semantics"
+#: ``<results>/<machine>/builds/torch-<release>.jsonl``: ``cebench instructions --build
+#: --json`` records (a JSON line; not ``.json``, which asv would read as a results file).
+BUILDS_DIR = "builds"
 _REPLICATE = re.compile(r"-r(\d+)\.json$")
 
 #: Columns of :func:`consecutive_changes` besides compare's.
@@ -60,12 +64,14 @@ def replicate_aware() -> bool:
     return "reference" in inspect.signature(compare.compare_frames).parameters
 
 
-def consecutive_changes(df: pd.DataFrame, *, threshold: float = rules.DEFAULT_THRESHOLD,
-                        alpha: float = rules.DEFAULT_ALPHA) -> pd.DataFrame:
+def consecutive_changes(df: pd.DataFrame, *, threshold: float = DEFAULT_THRESHOLD,
+                        alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
     """``compare.compare_frames`` between each release and the one before it, per machine.
 
-    Each pair is compared at one commit per benchmark: the newest commit (by date) that
-    measured that benchmark (status ok) on both releases; one call of ``compare_frames`` per
+    Each pair is compared at one commit per benchmark: the newest commit (by date) with
+    measured results of that benchmark for both releases (a run that skipped the
+    benchmark, e.g. a quick run without instruction counts, never hides an earlier one
+    that measured it); one call of ``compare_frames`` per
     pair and commit. Each side is every replicate run there when compare pools
     replicates (:func:`replicate_aware`), else its first run. Columns: compare's, plus
     :data:`PAIR_COLUMNS`.
@@ -76,15 +82,11 @@ def consecutive_changes(df: pd.DataFrame, *, threshold: float = rules.DEFAULT_TH
         runs = runs[runs["replicate"] == 1]
     parts = []
     for machine, rows in runs.groupby("machine"):
-        extra = {}
-        if pooled and (noise := compare.replicate_noise(rows, machine)) is not None:
-            extra["reference"] = {machine: noise}
+        extra = {"reference": rows} if pooled else {}
         versions = release_order(rows["torch_version"].dropna())
         for base, cand in zip(versions, versions[1:]):
             pair = rows[rows["torch_version"].isin([base, cand])]
-            # a commit "has" a benchmark where it measured it: a run that skipped it (a
-            # quick run without instruction counts) must not hide an earlier measurement
-            measured = pair[pair["status"] == "ok"]
+            measured = pair[pair["status"].isin(compare.select.MEASURED_STATUSES)]
             have = measured.groupby(["benchmark", "commit"])["torch_version"].nunique()
             both = have[have == 2].reset_index()[["benchmark", "commit"]]
             if both.empty:
@@ -119,6 +121,32 @@ def history_series(df: pd.DataFrame) -> pd.DataFrame:
     rows = rows.groupby(keys, sort=False).tail(1)
     order = {v: i for i, v in enumerate(release_order(rows["torch_version"].dropna()))}
     return rows.assign(release_index=rows["torch_version"].map(order)).reset_index(drop=True)
+
+
+# --- builds -----------------------------------------------------------------------------
+
+
+def load_builds(results_dir, machine: str | None = None) -> pd.DataFrame:
+    """One row per machine x release: the torch build ``cebench instructions --build``
+    recorded in ``<machine>/builds/torch-<release>.jsonl`` (compiler, C++ standard, MKL,
+    oneDNN, CPU capability natively on that machine). Columns: machine, release and the
+    record's keys."""
+    rows = []
+    for path in sorted(Path(results_dir).glob(f"*/{BUILDS_DIR}/torch-*.jsonl")):
+        machine_name = path.parent.parent.name
+        if machine is not None and machine_name != machine:
+            continue
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        if not lines:
+            continue
+        try:
+            record = json.loads(lines[0])
+            release = str(record["torch_version"]).split("+")[0]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise results.ResultsError(f"{path}: not a record of `cebench instructions "
+                                       f"--build --json` ({type(exc).__name__}: {exc})") from None
+        rows.append({"machine": machine_name, "release": release, **record})
+    return pd.DataFrame(rows)
 
 
 # --- semantics --------------------------------------------------------------------------

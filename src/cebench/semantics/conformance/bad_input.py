@@ -70,7 +70,9 @@ BAD_INPUT_CASES = (
 )
 
 
-def run_bad_input_case(case: BadInputCase, device: str) -> CaseResult:
+def run_bad_input_case(case: BadInputCase, device: str, cross_entropy=None) -> CaseResult:
+    """torch's ``F.cross_entropy`` (or ``cross_entropy``, a function with its signature) on
+    one misuse, and the reference, which must reject it."""
     result = CaseResult("bad_input", case.name, device, "float32", verdict="raises")
     if case.needs_cuda and device != "cuda":
         result.verdict = "skipped"
@@ -82,7 +84,7 @@ def run_bad_input_case(case: BadInputCase, device: str) -> CaseResult:
         return result
     logits, target, weight, kwargs = case.build(device)
     try:
-        loss = F.cross_entropy(logits, target, weight=weight, **kwargs)
+        loss = (cross_entropy or F.cross_entropy)(logits, target, weight=weight, **kwargs)
         if device == "cuda":
             torch.cuda.synchronize()
         result.verdict, result.torch_loss = "accepts", float(loss.double().sum())

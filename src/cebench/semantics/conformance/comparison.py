@@ -66,10 +66,15 @@ def compare(torch_tensor: Tensor, reference_tensor: Tensor, tol: Tolerance) -> C
     )
 
 
-def torch_loss_and_grad(logits: Tensor, target: Tensor, weight: Tensor | None, **kwargs):
-    """torch's (loss, d loss.sum() / d logits), in the input's dtype."""
+def torch_loss_and_grad(logits: Tensor, target: Tensor, weight: Tensor | None,
+                        cross_entropy=None, **kwargs):
+    """torch's (loss, d loss.sum() / d logits), in the input's dtype.
+
+    ``cross_entropy`` is the function under test (default ``F.cross_entropy``); it gets a
+    fresh copy of the logits, so an implementation that writes into them harms no one.
+    """
     leaf = logits.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(leaf, target, weight=weight, **kwargs)
+    loss = (cross_entropy or F.cross_entropy)(leaf, target, weight=weight, **kwargs)
     loss.sum().backward()
     return loss.detach(), leaf.grad
 
@@ -103,8 +108,10 @@ def to_device(tensor: Tensor | None, device: str) -> Tensor | None:
     return None if tensor is None else tensor.to(device)
 
 
-def compared_result(kind, name, device, dtype, logits, target, weight, kwargs, tol) -> CaseResult:
-    """Run torch and the reference on the same inputs and compare loss and gradient."""
+def compared_result(kind, name, device, dtype, logits, target, weight, kwargs, tol,
+                    cross_entropy=None) -> CaseResult:
+    """Run torch (or ``cross_entropy``, an implementation with its signature) and the
+    reference on the same inputs and compare loss and gradient."""
     result = CaseResult(kind, name, device, dtype, verdict="matches")
     try:
         ref_loss, ref_grad = reference.loss_and_grad(logits, target, weight, **kwargs)
@@ -114,7 +121,8 @@ def compared_result(kind, name, device, dtype, logits, target, weight, kwargs, t
         result.note = "the reference could not compute this case"
         return result
     try:
-        torch_loss, torch_grad = torch_loss_and_grad(logits, target, weight, **kwargs)
+        torch_loss, torch_grad = torch_loss_and_grad(logits, target, weight, cross_entropy,
+                                                     **kwargs)
     except Exception as exc:  # noqa: BLE001 - any torch failure is a recorded verdict
         result.verdict, result.torch_error = "raises", error_text(exc)
         result.reference_loss = float(ref_loss.reshape(-1)[0]) if ref_loss.numel() else None

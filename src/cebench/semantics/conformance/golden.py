@@ -41,11 +41,24 @@ def golden_inputs(case: GoldenCase, device: str = "cpu") -> tuple[Tensor, Tensor
     return logits.to(device), target.to(device), weight.to(device)
 
 
-def run_golden_case(case: GoldenCase, device: str) -> CaseResult:
+def as_rows(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """(N, C, d1, ...) logits and (N, d1, ...) targets as (N·d1·..., C) and (N·d1·...,):
+    the same positions, in the layout an (N, C)-only kernel takes."""
+    num_classes = logits.shape[1]
+    return logits.movedim(1, -1).reshape(-1, num_classes).contiguous(), target.reshape(-1)
+
+
+def run_golden_case(case: GoldenCase, device: str, cross_entropy=None,
+                    rows: bool = False) -> CaseResult:
+    """One article example: torch's ``F.cross_entropy`` (or ``cross_entropy``) against the
+    reference; ``rows`` passes the positions as (N·d, C) rows (:func:`as_rows`)."""
     logits, target, weight = golden_inputs(case, device)
+    if rows:
+        logits, target = as_rows(logits, target)
     kwargs = {"ignore_index": case.ignore_index, "reduction": "mean"}
     result = compared_result(
-        "golden", case.name, device, "float32", logits, target, weight, kwargs, TOLERANCE["float32"]
+        "golden", case.name, device, "float32", logits, target, weight, kwargs,
+        TOLERANCE["float32"], cross_entropy,
     )
     rounded = {round(v, 4) for v in (result.torch_loss, result.reference_loss) if v is not None}
     if result.verdict == "matches" and rounded != {case.expected_loss_4dp}:

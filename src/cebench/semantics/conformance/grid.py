@@ -117,14 +117,16 @@ def grid_inputs(case: GridCase) -> tuple[Tensor, Tensor, Tensor | None, dict]:
             to_device(weight, case.device), kwargs)
 
 
-def run_grid_case(case: GridCase) -> CaseResult:
+def run_grid_case(case: GridCase, cross_entropy=None) -> CaseResult:
+    """One grid case: torch's ``F.cross_entropy`` (or ``cross_entropy``, a function with its
+    signature) against the reference."""
     reason = case.skip_reason()
     if reason:
         return CaseResult("grid", case.name, case.device, case.dtype, "skipped", note=reason)
     logits, target, weight, kwargs = grid_inputs(case)
     result = compared_result(
         "grid", case.name, case.device, case.dtype, logits, target, weight, kwargs,
-        TOLERANCE[case.dtype],
+        TOLERANCE[case.dtype], cross_entropy,
     )
     undefined_mean = case.reduction == "mean" and math.isnan(result.reference_loss or 0.0)
     if undefined_mean:
