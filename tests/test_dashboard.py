@@ -600,3 +600,25 @@ def test_asv_regression_list_leaves_out_up_is_good_and_non_performance_series(tm
     unfiltered = _regressions(results, asvconf.write_relocated(plain, tmp_path / "plain.json",
                                                                repo=REPO), tmp_path, "plain")
     assert any(n.startswith("bench_bandwidth.") for n in unfiltered), unfiltered
+
+
+def test_the_local_runs_are_where_run_suite_writes_them(tmp_path, monkeypatch):
+    """--local-results, else $CEBENCH_LOCAL_RESULTS (run-suite.sh's), else .asv/results
+    beside the config; 'none' reads no local runs."""
+    import argparse
+
+    from cebench.commands import dashboard as command
+
+    conf = tmp_path / "asv.conf.json"
+    conf.write_text("{}")
+    default = tmp_path / ".asv" / "results"
+    moved = tmp_path / "elsewhere"
+    args = argparse.Namespace(local_results=None)
+    monkeypatch.delenv("CEBENCH_LOCAL_RESULTS", raising=False)
+    assert command._local_results(args, conf) is None  # nothing run here yet
+    default.mkdir(parents=True)
+    assert command._local_results(args, conf) == default
+    moved.mkdir()
+    monkeypatch.setenv("CEBENCH_LOCAL_RESULTS", str(moved))
+    assert command._local_results(args, conf) == moved
+    assert command._local_results(argparse.Namespace(local_results="none"), conf) is None

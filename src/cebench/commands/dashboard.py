@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--results", default="results", help="asv results directory (default: results)")
     parser.add_argument("--local-results", metavar="DIR",
                         help="this machine's own runs, read with --results (default: "
-                        ".asv/results beside the config, when it exists); 'none' for none")
+                        "$CEBENCH_LOCAL_RESULTS, else .asv/results beside the config, when it "
+                        "exists); 'none' for none")
     parser.add_argument("--html", default="html", help="output directory, replaced (default: html)")
     parser.add_argument("--config", default="asv.conf.json", help="asv config (default: asv.conf.json)")
     parser.add_argument("--only", metavar="PARTS", help=f"comma-separated subset of {','.join(PARTS)}")
@@ -51,7 +52,8 @@ def _local_results(args, conf: Path) -> Path | None:
         return path
     from cebench.publish.dashboard import LOCAL_RESULTS
 
-    path = conf.resolve().parent / LOCAL_RESULTS
+    moved = os.environ.get("CEBENCH_LOCAL_RESULTS")  # where run-suite.sh writes, if moved
+    path = Path(moved) if moved else conf.resolve().parent / LOCAL_RESULTS
     return path if path.is_dir() else None
 
 
