@@ -5,6 +5,9 @@
 #   bash scripts/mutation.sh                  # every module below
 #   bash scripts/mutation.sh reference cases  # some of them
 #   bash scripts/mutation.sh --table          # only rebuild the table from the last runs
+#   bash scripts/mutation.sh --record         # the same, and record the scores in
+#                                             # docs/mutation-scores.json (docs/testing.md's
+#                                             # table is generated from it: cebench docs --write)
 #   bash scripts/mutation.sh compare:_compare_machine,Spec
 #                                             # only these functions' (or classes') mutants,
 #                                             # kept beside the module's earlier results
@@ -45,7 +48,9 @@ root=$PWD
 work=$root/build/mutation
 mkdir -p "$work"
 table_only=false
+record=false
 if [ "${1:-}" = "--table" ]; then table_only=true; fi
+if [ "${1:-}" = "--record" ]; then table_only=true; record=true; fi
 jobs=${MUTATION_JOBS:-$(nproc)}
 known=$(awk -F'|' 'NF > 1 {print $1}' <<< "$MODULES")
 declare -A only=()   # module -> its functions to mutate (empty: all of it)
@@ -124,14 +129,20 @@ EOF
     echo "mutation: $name done in $(( $(date +%s) - start )) s"
 done <<< "$MODULES"
 
-python - "$work" docs/testing.md <<'EOF'
-"""Score table from each module's `mutmut results --all true`."""
+python - "$work" docs/testing.md "$record" <<'EOF'
+"""Score table from each module's `mutmut results --all true`; with --record, the scores
+into docs/mutation-scores.json (a module's entry replaced, the others kept)."""
 import collections
+import datetime
+import importlib.metadata
+import json
 import pathlib
 import re
+import subprocess
 import sys
 
-work, doc = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+work, doc, record = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3] == "true"
+scores = []
 # Equivalent survivors: the backquoted mutant names in docs/testing.md's table rows.
 equivalent = set(re.findall(r"^\| `(cebench\.[^`]+)`", doc.read_text(), re.M)) \
     if doc.exists() else set()
@@ -166,6 +177,12 @@ for result in sorted(work.glob("*/results.txt")):
         judged -= c["not checked"]
         score = 100 * caught / judged if judged else float("nan")
         label = module if scope == "all" else f"{module} (decision code)"
+        measured = datetime.datetime.fromtimestamp(result.stat().st_mtime, datetime.timezone.utc)
+        if not (formatting and scope == "all"):  # a module with formatting: its decision code
+            scores.append({"module": label, "mutants": total, "caught": caught,
+                           "survived": c["survived"], "equivalent": c["equivalent"],
+                           "not_run": c["not checked"], "no_tests": c["no tests"],
+                           "seconds": seconds, "measured": measured.strftime("%Y-%m-%d")})
         rows.append(f"| {label} | {total} | {c['not checked']} | {c['killed']} | "
                     f"{c['timeout'] + c['segfault']} | {c['survived']} | {c['equivalent']} | "
                     f"{c['no tests']} | {score:.1f} % | {seconds if scope == 'all' else ''} |")
@@ -178,4 +195,14 @@ if unexplained:
 (work / "scores.md").write_text("\n".join(table) + "\n")
 print("\n".join(table))
 print(f"\n(written to {work / 'scores.md'})")
+if record:
+    path = pathlib.Path("docs/mutation-scores.json")
+    kept = json.loads(path.read_text()) if path.exists() else {"modules": []}
+    machine = subprocess.run([sys.executable, "-m", "cebench", "machine"], capture_output=True,
+                             text=True).stdout.strip()
+    new = {s["module"]: dict(s, machine=machine) for s in scores}
+    modules = [new.pop(m["module"], m) for m in kept["modules"]] + list(new.values())
+    path.write_text(json.dumps({"tool": f"mutmut {importlib.metadata.version('mutmut')}",
+                                "modules": modules}, indent=1) + "\n")
+    print(f"(recorded in {path}: run `cebench docs --write` for docs/testing.md)")
 EOF

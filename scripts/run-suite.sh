@@ -91,7 +91,7 @@ fi
 phase "building the dashboard"
 cebench dashboard || status=$?
 phase_end
-echo "cebench: dashboard in html/index.html"
+echo "cebench: the site is html/index.html: open it from disk, or serve it with cebench dashboard --serve"
 echo "cebench: this run's results are in $results_root/$machine/ (not published); e.g."
 echo "  cebench compare $results_root --baseline torch=2.13.0 --candidate torch=2.14.1"
 echo "  cebench merge-results $results_root --into results   # publish them into results/"

@@ -75,3 +75,4 @@ def test_every_environment_installs_nvidia_ml_py():
     installs = [args for args, _env, _codes, _cwd in commands if args[1:4] == ["-m", "pip", "install"]]
     assert any(arg.startswith("nvidia-ml-py") for args in installs for arg in args)
     assert any("x.whl" in args and "--no-deps" in args for args in installs)
+

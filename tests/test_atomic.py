@@ -276,9 +276,9 @@ def command(*argv) -> callable:
 def in_process_compare(monkeypatch):
     """alert and the dashboard start `python -m cebench compare`: in this process here, so
     that its writes are traced too and the points cost no process start."""
-    from cebench.publish import dashboard
+    from cebench.publish import subprocesses
 
-    real_run = dashboard._run
+    real_run = subprocesses.run
 
     def run(cmd, cwd, timeout_s=1800):
         if cmd[1:3] == ["-m", "cebench"]:
@@ -289,7 +289,7 @@ def in_process_compare(monkeypatch):
             return code, ""
         return real_run(cmd, cwd, timeout_s)
 
-    monkeypatch.setattr(dashboard, "_run", run)
+    monkeypatch.setattr(subprocesses, "run", run)
 
 
 def test_compare_markdown_and_json_whole_or_not_at_all(tmp_path, capsys):
@@ -360,11 +360,11 @@ def test_dashboard_whole_or_not_at_all(tmp_path, capsys, in_process_compare):
 
     def previous(folder):
         (folder / "cebench").mkdir(parents=True)
-        (folder / "cebench" / "index.html").write_text("the previous site")
+        (folder / "cebench" / "newest.html").write_text("the previous site")
 
     def after():
-        assert "the previous site" not in (html / "cebench" / "index.html").read_text()
-        assert (html / "cebench" / "compare-cpu-amd-epyc-2c.html").exists()
+        assert "the previous site" not in (html / "cebench" / "newest.html").read_text()
+        assert (html / "cebench" / "verdicts.json").exists() and (html / "index.html").exists()
 
     interrupted_everywhere(command("dashboard", "--results", DATA, "--html", html, "--config",
                                    REPO / "asv.conf.json", "--only", "compare"),

@@ -131,14 +131,16 @@ def test_reading_results_needs_the_analysis_extra_only(hook_dir, tmp_path):
     assert "family=small, dtype=" in proc.stdout  # the parameters, named
     assert "skipped (" not in proc.stderr  # every result file was read
     html = tmp_path / "html"
-    proc = cebench(hook_dir, no_bench, "dashboard", "--results", str(RESULTS), "--html",
+    proc = cebench(hook_dir, no_bench, "dashboard", "--local-results", "none", "--results",
+                   str(RESULTS), "--html",
                    str(html), "--only", "asv,compare,check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cebench dashboard: asv: ok" in proc.stdout
     assert "cebench dashboard: compare: ok" in proc.stdout
     assert ("cebench dashboard: check: skipped: torch is not installed: no semantics check "
             "(pip install 'cebench[bench]')") in proc.stdout
-    assert (html / "index.json").exists() and (html / "cebench" / "index.html").exists()
+    assert (html / "index.json").exists() and (html / "index.html").exists()
+    assert (html / "benchmarks.html").exists() and (html / "cebench" / "verdicts.json").exists()
 
 
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):

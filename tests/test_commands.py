@@ -63,7 +63,7 @@ BAD_INPUT = [
      "cebench dashboard: error: no asv config /nonexistent.json (run from the project root, "
      "or pass --config)"),
     (["dashboard", "--only", "nope"],
-     "cebench dashboard: error: unknown part(s) nope; choose from asv, analysis, compare, check"),
+     "cebench dashboard: error: unknown part(s) nope; choose from asv, analysis, compare, findings, check"),
     (["merge-results", "/nonexistent", "--into", "/tmp/cebench-merge-never"],
      "cebench merge-results: error: no results directory /nonexistent"),
     (["compare", str(RESULTS), "--baseline", "torch=2.13.0", "--candidate", "torch=2.14.1",

@@ -107,7 +107,7 @@ def test_ratio_bars_show_the_difference_from_one_with_intervals():
 def test_history_counts_confirmed_changes_and_names_the_largest():
     df = pd.DataFrame([_row("Core.time_forward", 1.0, version=v) for v in ("2.9.1", "2.13.0")])
     changes = pd.DataFrame([
-        dict(machine="cpu-x", verdict="improvement", worse_by=-0.12,
+        dict(machine="cpu-x", verdict="improvement", worse_by=-0.12, unit_base="instructions",
              short_name_base="Instructions.track_instructions_forward", family="small-seg",
              layout="contiguous", reduction="mean", weighting="none",
              baseline_version="2.9.1", candidate_version="2.13.0"),
@@ -118,11 +118,14 @@ def test_history_counts_confirmed_changes_and_names_the_largest():
         dict(machine="cpu-x", verdict="unchanged", worse_by=0.01, short_name_base="Core.z",
              baseline_version="2.9.1", candidate_version="2.13.0")])
     (line,) = conclusions.history(df, changes)
-    assert line == ("**`cpu-x` (CPU, one thread)**: 2 releases measured (2.9.1, 2.13.0); of 4 "
-                    "comparisons between consecutive releases, 2 are changes larger than their "
-                    "noise (1 regression, 0 shared, 1 improvement); the largest: "
+    assert line == ("**`cpu-x` (CPU, one thread)**: 2 releases measured (2.9.1, 2.13.0); "
+                    "between consecutive releases, the count rule (instruction counts) "
+                    "confirms 1 changes of 1 comparisons (0 worse, 1 better); the largest: "
                     "`Instructions.track_instructions_forward` (small-seg, contiguous, "
-                    "mean, none) 12.0% better from 2.9.1 to 2.13.0; 1 inconclusive.")
+                    "mean, none) 12.0% better from 2.9.1 to 2.13.0; the time rule (every "
+                    "other unit) confirms 1 changes of 3 comparisons (1 worse, 0 better), 1 "
+                    "beyond the threshold but untestable; the largest: `Core.x` (small) 8.0% "
+                    "worse from 2.9.1 to 2.13.0.")
     (alone,) = conclusions.history(df, changes.iloc[:0])
     assert alone.endswith("no benchmark was measured on two consecutive releases at one commit.")
 

@@ -254,9 +254,9 @@ def call(argv: list[str]) -> Outcome:
 @pytest.fixture(scope="module")
 def in_process_cebench():
     """The dashboard and alert start `python -m cebench compare`: here, in this process."""
-    from cebench.publish import dashboard
+    from cebench.publish import subprocesses
 
-    real_run = dashboard._run
+    real_run = subprocesses.run
 
     def run(cmd, cwd, timeout_s=1800):
         if cmd[1:3] == ["-m", "cebench"]:
@@ -269,7 +269,7 @@ def in_process_cebench():
         return real_run(cmd, cwd, timeout_s)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(dashboard, "_run", run)
+    mp.setattr(subprocesses, "run", run)
     yield
     mp.undo()
 
@@ -389,7 +389,7 @@ def test_the_aa_fixture_is_real_and_undecided(aa_fixture):
         undamaged["compare"].code == 3
     for version, runs in SIDES.items():
         stored = sorted((pristine / MACHINE).glob(f"*torch{version}*.json"),
-                        key=lambda p: len(p.name))  # asv's name, then -r2
+                        key=lambda p: (len(p.name), p.name))  # asv's name, then -r2 ...
         assert len(stored) == len(runs)
         for path, k in zip(stored, runs):
             assert json.loads(path.read_text())["results"] == json.loads(

@@ -288,7 +288,7 @@ def test_release_chart_marks_compare_verdicts_at_the_later_release():
     fig = plots.release_history(series, changes, name)
     labels = {t.get_text() for ax in fig.axes for t in ax.get_xticklabels()}
     assert set(versions) <= labels
-    legends = {t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts}
+    legends = {t.get_text() for legend in fig.legends for t in legend.texts}
     assert "regression vs previous release" in legends
     assert plots.release_history(series, changes, "no.such.benchmark") is None
 

@@ -24,6 +24,7 @@ FLOORS = {
     "cebench.results": 3,
     "cebench.publish": 4,
     "cebench.asvbench": 5, "cebench.gpu_validate": 5, "cebench.history": 5,
+    "cebench.docfigures": 5,
     "cebench.commands": 6, "cebench.cli": 6, "cebench.__main__": 6, "cebench": 6,
 }
 #: Stages of one floor that must not import each other.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cebench.publish import dashboard
+from cebench.publish import dashboard, runs as publish_runs
 from cebench.results import merge
 from cebench.cli import main
 from cebench.errors import InputError
@@ -56,21 +56,22 @@ def test_two_machines_merge_load_compare_and_render_together(two_job_trees, tmp_
     summary = merge.merge_results([job_a, job_b], into)
     assert summary.machines == sorted([machine, other])
     assert json.loads((into / "benchmarks.json").read_text()) == json.loads((job_a / "benchmarks.json").read_text())
-    runs = dashboard.runs_by_machine(into)
+    runs = publish_runs.runs_by_machine(into)
     assert set(runs) == {machine, other}
     assert [r.torch for r in runs[machine]] == [r.torch for r in runs[other]]
     # merging again (a re-run of the final job) copies nothing and changes nothing
     again = merge.merge_results([job_a, job_b], into)
     assert again.files_copied == 0 and again.files_identical == summary.files_copied
-    if len(dashboard.latest_per_torch(runs[machine])) < 2:
+    if len(publish_runs.latest_per_torch(runs[machine])) < 2:
         pytest.skip("one torch version only: nothing to compare")
     out = tmp_path / "html" / "cebench"
     out.mkdir(parents=True)
-    outcome = dashboard.build_compare(into, out, REPO)
+    outcome = dashboard.build_verdicts(into, out, set(), REPO, [])
     assert outcome.ok, outcome.message
-    assert sorted(p.name for p in out.glob("compare-*.html")) == sorted(
-        [f"compare-{machine}.html", f"compare-{other}.html"])
-    assert "<table>" in (out / f"compare-{other}.html").read_text()
+    pages = sorted(p.name for p in out.glob("pair-*.html"))
+    assert any(p.startswith(f"pair-{machine}-") for p in pages), pages
+    assert any(p.startswith(f"pair-{other}-") for p in pages), pages
+    assert "<table>" in next(out.glob(f"pair-{other}-*.html")).read_text()
 
 
 def test_differing_benchmarks_are_named_and_nothing_is_copied(two_job_trees, tmp_path, capsys):

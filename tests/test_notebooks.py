@@ -146,9 +146,9 @@ def test_each_page_opens_with_its_computed_conclusion(executed):
 
     out, _ = executed
     df = results.load(results_for_notebooks())
-    from cebench.results import releases
+    from cebench.publish import verdicts
 
-    changes = releases.consecutive_changes(df)
+    changes = verdicts.release_changes(df)  # the computation the history page shows
     cells = stored.load(results_for_notebooks())[1]
     for stem, lines in (("history", conclusions.history(df, changes)),
                         ("implementations", implementations.conclusion(df, cells)),

@@ -91,7 +91,7 @@ class Browser:
             self._ws.settimeout(30)
 
     def load(self, url: str, ready_js: str = "true", timeout_s: float = 20,
-             screenshot: Path | None = None) -> PageLoad:
+             screenshot: Path | None = None, full_page: bool = False) -> PageLoad:
         """Navigates to ``url``, waits until ``ready_js`` is true and the network has been
         quiet for a second, then collects what happened."""
         events: list = []
@@ -117,7 +117,13 @@ class Browser:
         text = self.call("Runtime.evaluate", events, expression="document.body ? document.body.innerText : ''",
                          returnByValue=True).get("result", {}).get("value", "")
         if screenshot is not None:
-            data = self.call("Page.captureScreenshot", events, format="png")["data"]
+            params = {"format": "png"}
+            if full_page:  # the whole document, up to 8000 px tall
+                size = self.call("Page.getLayoutMetrics", events)["cssContentSize"]
+                params.update(captureBeyondViewport=True, clip={
+                    "x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000),
+                    "scale": 1})
+            data = self.call("Page.captureScreenshot", events, **params)["data"]
             screenshot.write_bytes(base64.b64decode(data))
         return _summarise(url, events, text, rendered)
 

@@ -9,5 +9,5 @@ order ``cebench --help`` lists them.
 COMMAND_MODULES = (
     "cases", "machine", "check", "profile", "selfcheck",
     "compare", "notebooks", "alert", "dashboard", "merge_results", "instructions",
-    "history", "findings", "power", "impls",
+    "history", "findings", "power", "impls", "docs",
 )

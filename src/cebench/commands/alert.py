@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from cebench import atomic
-    from cebench.publish.dashboard import alert_report
+    from cebench.publish.alert import alert_report
 
     if args.commit is not None and not re.fullmatch(r"[0-9a-fA-F]{4,64}", args.commit):
         raise InputError(f"--commit {args.commit!r} is not a commit hash or a prefix of one "

@@ -175,10 +175,12 @@ def memory_bandwidth(df: pd.DataFrame) -> list[str]:
 
 
 def history(df: pd.DataFrame, changes: pd.DataFrame) -> list[str]:
-    """Across releases: how many releases each machine measured, how many changes between
-    consecutive releases compare confirmed (``changes``:
-    :func:`cebench.results.releases.consecutive_changes`), and the largest of them."""
+    """Across releases: how many releases each machine measured and, per rule, how many
+    changes between consecutive releases it confirmed (``changes``:
+    :func:`cebench.publish.verdicts.release_changes`), with the largest of them: the count
+    rule judges instruction counts, the time rule every other unit."""
     from cebench.results import releases
+    from cebench.results.deterministic import DETERMINISTIC_UNITS
 
     if df.empty:
         return ["No results."]
@@ -192,24 +194,33 @@ def history(df: pd.DataFrame, changes: pd.DataFrame) -> list[str]:
             lines.append(sentence + "; no benchmark was measured on two consecutive releases "
                          "at one commit.")
             continue
-        confirmed = here[here["verdict"].isin(["regression", "shared", "improvement"])]
-        counts = confirmed["verdict"].value_counts()
-        sentence += (f"; of {len(here)} comparisons between consecutive releases, "
-                     f"{len(confirmed)} are changes larger than their noise ("
-                     + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in
-                                 ("regression", "shared", "improvement")) + ")")
-        if len(confirmed):
-            top = confirmed.loc[confirmed["worse_by"].abs().idxmax()]
-            params = ", ".join(str(top[c]) for c in ("family", "layout", "dtype", "reduction",
-                                                     "weighting")
-                               if c in top and isinstance(top[c], str))
-            sentence += (f"; the largest: `{top['short_name_base']}` ({params}) "
-                         f"{abs(top['worse_by']):.1%} "
-                         f"{'worse' if top['worse_by'] > 0 else 'better'} from "
-                         f"{top['baseline_version']} to {top['candidate_version']}")
-        undecided = int((here["verdict"] == "inconclusive").sum())
-        lines.append(sentence + f"; {undecided} inconclusive.")
+        here = here[here["verdict"] != "missing"]
+        unit = here["unit_base"] if "unit_base" in here else pd.Series("", index=here.index)
+        count = unit.isin(DETERMINISTIC_UNITS)
+        parts = [_rule_part(name, part) for name, part in
+                 (("count rule (instruction counts)", here[count]),
+                  ("time rule (every other unit)", here[~count])) if len(part)]
+        lines.append(sentence + "; between consecutive releases, " + "; ".join(parts) + ".")
     return lines
+
+
+def _rule_part(name: str, rows: pd.DataFrame) -> str:
+    confirmed = rows[rows["verdict"].isin(["regression", "shared", "improvement"])]
+    worse = int(confirmed["verdict"].isin(["regression", "shared"]).sum())
+    text = (f"the {name} confirms {len(confirmed)} changes of {len(rows)} comparisons "
+            f"({worse} worse, {len(confirmed) - worse} better)")
+    undecided = int((rows["verdict"] == "inconclusive").sum())
+    if undecided:
+        text += f", {undecided} beyond the threshold but untestable"
+    if len(confirmed):
+        top = confirmed.loc[confirmed["worse_by"].abs().idxmax()]
+        params = ", ".join(str(top[c]) for c in ("family", "layout", "dtype", "reduction",
+                                                 "weighting")
+                           if c in top and isinstance(top[c], str))
+        text += (f"; the largest: `{top['short_name_base']}` ({params}) "
+                 f"{abs(top['worse_by']):.1%} {'worse' if top['worse_by'] > 0 else 'better'} "
+                 f"from {top['baseline_version']} to {top['candidate_version']}")
+    return text
 
 
 def instructions(df: pd.DataFrame) -> list[str]:
@@ -247,3 +258,88 @@ def instructions(df: pd.DataFrame) -> list[str]:
                              f"{signed_percent(change[worst])})")
         lines.append(sentence + ".")
     return lines
+
+
+# --- the front page's answers: tables, each with the noise it was measured against ---------
+
+
+def replicate_noise(rows: pd.DataFrame) -> tuple[float, int]:
+    """``(median sd, groups)``: the run-to-run sd (log) of each benchmark x parameters
+    measured in two or more runs of one torch version at one commit, median over them;
+    NaN and 0 when nothing was measured twice."""
+    rows = rows[rows["value"] > 0] if len(rows) else rows
+    if rows.empty:
+        return math.nan, 0
+    logs = rows.assign(log=np.log(rows["value"].astype(float)))
+    keys = ["machine", "torch_version", "commit", "benchmark", "params"]
+    per = logs.groupby(keys)["log"].agg(["std", "count"])
+    per = per[per["count"] >= 2]
+    if per.empty:
+        return math.nan, 0
+    return float(per["std"].median()), len(per)
+
+
+def weight_cost_table(df: pd.DataFrame) -> list[dict]:
+    """What a weight costs, per machine (newest torch version that measured it): the paired
+    weighted/unweighted time (``WeightOverhead``) per family x dtype and pass, geometric
+    mean over reductions and weight values with its 95 % interval across them, and the
+    paired ratio's run-to-run noise from replicate runs. One dict per machine: machine,
+    version, rows (family, dtype, {pass: text}), passes, noise_sd, noise_groups, cases."""
+    paired = results.ok(df, "WeightOverhead.") if len(df) else df
+    out = []
+    if paired.empty:
+        return out
+    noise_sd, groups = replicate_noise(paired)
+    for machine, rows in results.latest_runs(paired).groupby("machine"):
+        version, rows = _newest(rows)
+        passes = [p for p in PASS_WORDS if p in set(rows["pass"])]
+        table = []
+        for (family, dtype), part in rows.groupby(["family", "dtype"]):
+            cells = {}
+            for pass_, by_pass in part.groupby("pass"):
+                per_case = by_pass.groupby(["reduction", "weighting"])["value"].agg(
+                    results.geometric_mean)
+                cells[pass_] = ratio_with_interval(per_case)
+            table.append((family, dtype, cells))
+        out.append(dict(machine=machine, version=version, rows=table, passes=passes,
+                        noise_sd=noise_sd, noise_groups=groups,
+                        cases=rows.groupby(["family", "dtype", "reduction", "weighting"]).ngroups))
+    return out
+
+
+def instruction_cost_table(df: pd.DataFrame) -> list[dict]:
+    """What a weight costs in instructions per call, per machine (newest torch version
+    that counted them): weighted / unweighted per family x layout and pass, geometric mean
+    over reductions. One dict per machine: machine, version, rows (family, layout,
+    {pass: text}), passes."""
+    counts = results.instruction_counts(df) if len(df) else df
+    if counts.empty:
+        return []
+    out = []
+    for machine, rows in counts.groupby("machine"):
+        version, _ = _newest(rows)
+        ratio = results.weighted_instruction_ratio(rows[rows["torch_version"] == version])
+        if ratio.empty:
+            continue
+        passes = [p for p in PASS_WORDS if p in set(ratio["pass"])]
+        table = []
+        for (family, layout), part in ratio.groupby(["family", "layout"]):
+            cells = {pass_: signed_percent(results.geometric_mean(p["ratio"]))
+                     for pass_, p in part.groupby("pass")}
+            table.append((family, layout, cells))
+        out.append(dict(machine=machine, version=version, rows=table, passes=passes))
+    return out
+
+
+def count_repeatability(df: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """machine -> (largest relative difference, counts) between instruction counts of one
+    case, pass and torch version counted in separate runs (e.g. two grid runs)."""
+    counts = results.instruction_counts(df) if len(df) else df
+    out = {}
+    for machine, rows in (counts.groupby("machine") if len(counts) else []):
+        spread = rows.groupby(["torch_version", "benchmark", "params"])["value"].agg(
+            ["min", "max", "count"])
+        spread = spread[spread["count"] >= 2]
+        if len(spread):
+            out[machine] = (float((spread["max"] / spread["min"] - 1).max()), len(spread))
+    return out

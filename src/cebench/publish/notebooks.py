@@ -143,13 +143,16 @@ def to_offline_html(nb, local_paths: dict[str, str] | None = None) -> str:
 
     exporter = HTMLExporter(template_name="basic", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.anchor_link_text = ""  # no '¶' after every heading
     exporter.mathjax_url = ""
     exporter.require_js_url = ""
     body, _ = exporter.from_notebook_node(nb)
     title = nb.metadata.get("title") or _first_heading(nb) or "cebench analysis"
+    from cebench.publish.pages import nav
+
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{title}</title><style>{_STYLE}</style></head>\n"
-            f"<body><main>{body}</main></body></html>\n")
+            f"<body>{nav('cebench/analysis.html', '../')}<main>{body}</main></body></html>\n")
     for path, shown in sorted((local_paths or {}).items(), key=lambda kv: -len(kv[0])):
         if path:
             page = page.replace(path.rstrip("/") + "/", shown).replace(path.rstrip("/"),
@@ -171,12 +174,17 @@ def _first_heading(nb) -> str | None:
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; }
+nav.site { background: #0b3d6e; padding: .45rem 1.5rem; font-size: .95rem; }
+nav.site a { color: #fff; margin-right: 1.2rem; text-decoration: none; }
+nav.site a.here { font-weight: 700; text-decoration: underline; }
+details { margin: .4rem 0 1rem; } summary { cursor: pointer; color: #0b5cad; }
+.jp-RenderedHTMLCommon table, .rendered_html table { margin: .4rem 0 1rem; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem 2rem; }
 pre, code { font-family: ui-monospace, monospace; font-size: 0.85rem; }
 .jp-InputArea pre, .input_area pre { background: #f6f8fa; padding: 0.5rem; overflow-x: auto; }
 .jp-OutputArea pre, .output pre { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85rem; }
-th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: right; }
+th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: left; }
 img { max-width: 100%; }
 """
 

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 
 if not os.environ.get("MPLBACKEND"):
     matplotlib.use("Agg")
@@ -25,9 +26,14 @@ from cebench import asvconf  # noqa: E402
 from cebench.publish.conclusions import interval  # noqa: E402
 from cebench.results import load as results  # noqa: E402
 
+#: A verdict's colour: red or green only for a change the rule confirmed; a difference one
+#: run per side cannot judge ('inconclusive') is grey like 'unchanged'.
 VERDICT_COLOURS = {"regression": "#c0392b", "shared": "#e67e22", "failed": "#6c3483",
-                   "inconclusive": "#8e44ad",
-                   "improvement": "#27ae60", "unchanged": "#7f8c8d", "missing": "#bdc3c7"}
+                   "inconclusive": "#a0a4a8", "improvement": "#27ae60", "unchanged": "#7f8c8d",
+                   "missing": "#d5d8dc"}
+#: At most this many rows (or cells) of a table are shown before it is folded.
+FOLD_ROWS = 25
+FOLD_CELLS = 150
 
 
 def _project_path(relative: str) -> Path:
@@ -64,6 +70,84 @@ def note(text: str) -> str:
     return text
 
 
+def _display(obj) -> bool:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return False
+    if get_ipython() is None:
+        return False
+    display(obj)
+    return True
+
+
+def conclusion(lines: list[str], rules: list[str] = ()) -> None:
+    """The notebook's first output: its conclusion (Markdown lines), the rules beside it."""
+    text = "**Conclusion.**\n\n" + "\n\n".join(lines)
+    if rules:
+        text += "\n\n" + "\n".join(f"<small>{r}</small><br>" for r in rules)
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        return
+    _display(Markdown(text))
+
+
+def table_html(frame: pd.DataFrame, title: str, fold_after: int = FOLD_ROWS,
+               fold: bool | None = None) -> str:
+    """A table with a title as HTML; folded (a ``<details>``) when it has more than
+    ``fold_after`` rows or ``fold`` says so."""
+    import html as html_lib
+
+    body = frame.to_html(border=0, na_rep="", max_rows=None)
+    folded = (len(frame) > fold_after or frame.size > FOLD_CELLS) if fold is None else fold
+    return (f"<details><summary>{html_lib.escape(title)} ({len(frame)} rows)</summary>{body}"
+            "</details>" if folded else f"<p><strong>{html_lib.escape(title)}</strong></p>{body}")
+
+
+def show_table(frame: pd.DataFrame, title: str, fold_after: int = FOLD_ROWS,
+               fold: bool | None = None) -> None:
+    """Displays :func:`table_html` in a notebook."""
+    try:
+        from IPython.display import HTML
+    except ImportError:
+        return
+    _display(HTML(table_html(frame, title, fold_after, fold)))
+
+
+def runs_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs behind a page, for its end: machine, torch version in release order, short
+    commit, environment (a local interpreter's path left out), results file, date, counts."""
+    table = results.runs(df)
+    if table.empty:
+        return table
+    env = table["env_name"].astype(str).map(
+        lambda e: "existing (a local Python)" if e.startswith("existing-") else e)
+    file = [_replicate_label(f) for f in table["file"]]
+    out = table.assign(commit=table["commit"].astype(str).str[:8], env_name=env, run=file,
+                       date=table["date"].astype(str).str[:16])
+    return out[["machine", "torch_version", "commit", "env_name", "run", "date", "ok",
+                "skipped", "failed"]].reset_index(drop=True)
+
+
+def _replicate_label(name) -> str:
+    import re
+
+    match = re.search(r"-r(\d+)\.json$", str(name))
+    return f"replicate {match.group(1)}" if match else "replicate 1"
+
+
+def show(fig, name: str) -> Path | None:
+    """:func:`save`, then the figure in the notebook at this point (before what the cell
+    shows next), then closed."""
+    path = save(fig, name)
+    if fig is not None:
+        _display(fig)
+        plt.close(fig)
+    return path
+
+
 def save(fig, name: str, directory: Path | None = None) -> Path | None:
     """Write ``fig`` as ``<name>.png`` in the out folder; None (nothing written) for None."""
     if fig is None:
@@ -74,8 +158,11 @@ def save(fig, name: str, directory: Path | None = None) -> Path | None:
 
 
 def _label(row) -> str:
+    """'track_instructions_forward small-seg contiguous mean none': the benchmark's own
+    name and its parameter values."""
     name = getattr(row, "short_name_base", None) or getattr(row, "short_name", "")
-    return f"{name}({row.params})"
+    values = [p.split("=", 1)[-1] for p in str(row.params).split(", ")]
+    return f"{str(name).rsplit('.', 1)[-1]} {' '.join(values)}".strip()
 
 
 # --- regressions -------------------------------------------------------------------------
@@ -88,7 +175,7 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
         return None
     top = table.reindex(table["worse_by"].abs().sort_values(ascending=False).index).head(n)
     top = top.iloc[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(top) + 1.2))
+    fig, ax = plt.subplots(figsize=(10, 0.26 * len(top) + 1.4))
     y = np.arange(len(top))
     low = (top["ratio"] - top["ratio_low"]).clip(lower=0).fillna(0)
     high = (top["ratio_high"] - top["ratio"]).clip(lower=0).fillna(0)
@@ -97,6 +184,7 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
     ax.scatter(top["ratio"], y, c=colours, zorder=3, s=18)
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_yticks(y, [_label(r) for r in top.itertuples()], fontsize=7)
     ax.set_xlabel("candidate / baseline (log; 1 = no change; bars: interval at the "
                   "family-wise level; none with one run per side)")
@@ -108,6 +196,15 @@ def ratio_forest(table: pd.DataFrame, n: int = 30, title: str = ""):
     return fig
 
 
+def _plain_log_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (0.95, 1, 1.05), no 10^x, no minor labels."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+    axis.set_major_locator(MaxNLocator(7))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def run_shifts(shifts: pd.DataFrame, title: str = ""):
     """Each replicate run's shift (median residual of its timings, in %), in run order:
     the run-to-run noise a shared change must exceed."""
@@ -116,7 +213,7 @@ def run_shifts(shifts: pd.DataFrame, title: str = ""):
     fig, ax = plt.subplots(figsize=(8, 2.8))
     labels = [f"{v} @ {str(c)[:8]}" for v, c in zip(shifts["torch_version"], shifts["commit"])]
     pct = np.expm1(shifts["shift"].to_numpy()) * 100
-    ax.bar(np.arange(len(pct)), pct, color=["#c0392b" if p > 0 else "#2c7fb8" for p in pct])
+    ax.bar(np.arange(len(pct)), pct, color="#8c959f")  # noise of the same code: no verdict
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(pct)), [f"{i + 1}" for i in range(len(pct))], fontsize=7)
     ax.set_xlabel("replicate run, in the order recorded (" + ", ".join(sorted(set(labels))) + ")")
@@ -142,27 +239,63 @@ def ratio_grid(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
 
 def ratio_heatmap(table: pd.DataFrame, row: str = "reduction", col: str = "dtype",
                   facet: str = "weighting", title: str = "",
-                  colour_label: str = "log2(ratio): red = slower"):
-    """Heatmaps of the geometric-mean ratio, ``row`` x ``col``, one panel per ``facet``."""
+                  colour_label: str = "log2(ratio): red = more"):
+    """Heatmaps of the geometric-mean ratio, ``row`` x ``col``, one panel per ``facet``.
+
+    A comparison table (with compare's ``verdict`` column) colours a cell by its verdicts
+    only: red when a benchmark in it regressed, green when one improved and none
+    regressed, grey otherwise (unchanged, or a difference that one run per side cannot
+    judge); every cell shows its ratio. Without verdicts (a measured ratio such as
+    weighted / unweighted instructions) the colour is the ratio itself."""
     grids = ratio_grid(table, row, col, facet)
     if not grids:
         return None
-    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids) + 1, 3.4), squeeze=False)
+    judged = "verdict" in table.columns
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.6 * len(grids) + 1.2, 3.2), squeeze=False)
     values = np.concatenate([g.to_numpy().ravel() for g in grids.values()])
     values = values[np.isfinite(values) & (values > 0)]
     span = max(0.05, float(np.abs(np.log2(values)).max())) if values.size else 0.05
     for ax, (name, grid) in zip(axes[0], grids.items()):
-        data = np.log2(grid.to_numpy(dtype=float))
-        image = ax.imshow(data, cmap="RdYlGn_r", vmin=-span, vmax=span, aspect="auto")
+        if judged:
+            part = table[table[facet].astype(str) == name]
+            colours = _verdict_cells(part, row, col, grid)
+            ax.imshow(colours, aspect="auto")
+        else:
+            image = ax.imshow(np.log2(grid.to_numpy(dtype=float)), cmap="RdYlGn_r",
+                              vmin=-span, vmax=span, aspect="auto")
         ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=35, ha="right", fontsize=8)
         ax.set_yticks(range(grid.shape[0]), grid.index, fontsize=8)
         ax.set_title(f"{facet} = {name}", fontsize=9)
         for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=axes[0].tolist(), label=colour_label)
+    if judged:
+        handles = [matplotlib.patches.Patch(color=VERDICT_COLOURS[v], label=label) for v, label in
+                   (("regression", "a benchmark regressed"), ("improvement", "improved"),
+                    ("inconclusive", "no confirmed change (or one run per side)"))]
+        fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False)
+        fig.subplots_adjust(bottom=0.32, top=0.82)
+    else:
+        fig.colorbar(image, ax=axes[0].tolist(), label=colour_label)
     fig.suptitle(title or "Geometric-mean ratio candidate / baseline", fontsize=10)
     return fig
+
+
+def _verdict_cells(part: pd.DataFrame, row: str, col: str, grid: pd.DataFrame) -> np.ndarray:
+    """An RGB image of ``grid``'s shape: each cell's verdict colour (see ratio_heatmap)."""
+    from matplotlib.colors import to_rgb
+
+    image = np.ones((*grid.shape, 3))
+    for i, r in enumerate(grid.index):
+        for j, c in enumerate(grid.columns):
+            said = set(part.loc[(part[row] == r) & (part[col] == c), "verdict"])
+            verdict = ("regression" if said & {"regression", "shared"} else
+                       "improvement" if "improvement" in said else "inconclusive")
+            if said:
+                image[i, j] = to_rgb(VERDICT_COLOURS[verdict])
+                if verdict == "inconclusive":
+                    image[i, j] = 0.5 + 0.5 * image[i, j]  # a light grey: the text stays legible
+    return image
 
 
 # --- weight cost --------------------------------------------------------------------------
@@ -194,7 +327,7 @@ def grouped_bars(frame: pd.DataFrame, x: str, hue: str, value: str = "value",
     ax.set_ylabel(ylabel or value)
     ax.set_xlabel(x)
     ax.set_title(title)
-    ax.legend(title=hue, fontsize=7)
+    ax.legend(title=hue, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
@@ -220,34 +353,7 @@ def _difference_bars(frame, x, hue, value, reference, title, ylabel):
     ax.set_ylabel(f"{ylabel or value}: % vs {reference:g}")
     ax.set_xlabel(x)
     ax.set_title(title + "\n(bars: 95 % interval over the cases of each bar)", fontsize=9)
-    ax.legend(title=hue, fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-# --- instruction counts -------------------------------------------------------------------
-
-
-def instructions_by_version(counts: pd.DataFrame, title: str = ""):
-    """Instructions per call of each case (rows), one marker per torch version (log x).
-
-    ``counts`` is :func:`cebench.results.load.instruction_counts` of one pass."""
-    if counts.empty or "case" not in counts:
-        return None
-    table = counts.pivot_table(index="case", columns="torch_version", values="value",
-                               aggfunc="median")
-    table = table[sorted(table.columns, key=results.version_key)].sort_index(ascending=False)
-    fig, ax = plt.subplots(figsize=(8, 0.2 * len(table) + 1.4))
-    y = np.arange(len(table))
-    for i, version in enumerate(table.columns):
-        ax.scatter(table[version], y, s=16, marker="os^vD"[i % 5], label=f"torch {version}",
-                   zorder=3)
-    ax.set_xscale("log")
-    ax.set_yticks(y, table.index, fontsize=6)
-    ax.grid(axis="x", which="both", lw=0.3)
-    ax.set_xlabel("instructions per call (callgrind, one CPU thread; log)")
-    ax.set_title(title or "Instructions per call by torch version")
-    ax.legend(fontsize=7)
+    ax.legend(title=hue, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
@@ -277,7 +383,7 @@ def bandwidth_roofline(bandwidth: pd.DataFrame, fraction: pd.DataFrame,
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_xlabel("achieved / measured peak copy bandwidth")
     ax.set_title(title or "Bandwidth against the roofline")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, title="torch", loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
@@ -304,23 +410,24 @@ def eager_ceilings(fraction: pd.DataFrame, device: str) -> pd.Series:
 
 
 def accuracy_bars(frame: pd.DataFrame, title: str = ""):
-    """Relative error against float64, per dtype, one panel per quantity (loss, grad)."""
+    """Relative error against float64 per dtype (largest over reductions), one bar per
+    weighting, one panel per quantity (loss, gradient). Pass one torch version's rows."""
     if frame.empty:
         return None
     quantities = sorted(frame["short_name"].unique())
-    fig, axes = plt.subplots(1, len(quantities), figsize=(6 * len(quantities), 3.8),
+    fig, axes = plt.subplots(1, len(quantities), figsize=(5 * len(quantities) + 1.5, 3.4),
                              squeeze=False, sharey=True)
     for ax, name in zip(axes[0], quantities):
         part = frame[frame["short_name"] == name]
-        table = part.pivot_table(index="dtype", columns="torch_version", values="value",
+        table = part.pivot_table(index="dtype", columns="weighting", values="value",
                                  aggfunc="max")
-        table = table[sorted(table.columns, key=results.version_key)]
-        table.clip(lower=1e-12).plot.bar(ax=ax, rot=20, logy=True, width=0.8)
-        ax.set_title(f"{name.split('.')[-1]} (max over reduction, weighting)", fontsize=9)
+        table.clip(lower=1e-12).plot.bar(ax=ax, rot=20, logy=True, width=0.8, legend=False)
+        ax.set_title(f"{name.split('.')[-1]} (largest over reductions)", fontsize=9)
         ax.set_ylabel("relative error vs float64")
-        ax.legend(title="torch", fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="weighting", fontsize=7, loc="center right")
     fig.suptitle(title or "Accuracy against the float64 reference", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
     return fig
 
 
@@ -331,49 +438,106 @@ def finite_or_none(x) -> float | None:
 # --- across releases ---------------------------------------------------------------------
 
 
-def release_history(series: pd.DataFrame, changes: pd.DataFrame, benchmark: str,
-                    facet: str = "family", logy: bool = False):
-    """One benchmark against torch release (release order), one panel per ``facet`` value.
+#: Parameters that may split a benchmark's series into panels and lines, in this order.
+SERIES_PARAMS = ("family", "dtype", "reduction", "layout", "weighting", "ignore_fraction",
+                 "label_smoothing")
+#: Lines per panel before another parameter is made a panel axis.
+MAX_LINES = 6
 
-    ``series``: :func:`cebench.results.releases.history_series`; one line per parameter
-    combination. ``changes``: :func:`cebench.results.releases.consecutive_changes`;
-    regressions (red ▲) and improvements (green ▼) are marked at the later release of
-    their pair, at the value compared.
+
+def split_params(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(panel parameters, line parameters)`` for small multiples of ``rows``: the
+    parameters that vary, those with most values as panels (at most two) until each panel
+    holds at most :data:`MAX_LINES` lines."""
+    varying = sorted((p for p in SERIES_PARAMS if p in rows and rows[p].nunique() > 1),
+                     key=lambda p: -rows[p].nunique())
+    panels = []
+    while varying and len(panels) < 2:
+        lines = int(np.prod([rows[p].nunique() for p in varying])) if varying else 1
+        if lines <= MAX_LINES:
+            break
+        panels.append(varying.pop(0))
+    return panels, varying
+
+
+def release_history(series: pd.DataFrame, changes: pd.DataFrame, benchmark: str,
+                    facet: str | None = None, logy: bool = False):
+    """One benchmark against torch release (release order), as small multiples: one panel
+    per value of the parameters with most values (:func:`split_params`), a few lines per
+    panel, one legend for the figure.
+
+    ``series``: :func:`cebench.results.releases.history_series`. ``changes``: the release
+    steps' verdicts (:func:`cebench.publish.verdicts.release_changes`); changes the rule
+    confirmed are marked at the later release (regression ▲ red, improvement ▼ green);
+    differences it could not judge are not marked. ``facet`` forces the panel parameter.
     """
     rows = series[series["benchmark"] == benchmark]
     if rows.empty or rows["torch_version"].nunique() < 2:
         return None
     versions = sorted(series["torch_version"].dropna().unique(), key=results.version_key)
     position = {v: i for i, v in enumerate(versions)}
-    panels = (sorted(rows[facet].dropna().unique(), key=str)
-              if facet in rows and rows[facet].notna().any() else [None])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    panel_params, line_params = split_params(rows)
+    if facet is not None and facet in rows:
+        panel_params = [facet]
+        line_params = [p for p in SERIES_PARAMS if p in rows and p != facet
+                       and rows[p].nunique() > 1]
+    panels = ([key for key, _ in rows.groupby(panel_params, sort=True)] if panel_params
+              else [None])
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols + 0.6, 2.3 * nrows + 1.0),
+                             squeeze=False, sharex=True)
     marks = changes[(changes["benchmark"] == benchmark)
-                    & changes["verdict"].isin(["regression", "improvement"])] \
+                    & changes["verdict"].isin(["regression", "shared", "improvement"])] \
         if len(changes) else changes
-    for ax, panel in zip(axes[0], panels):
-        part = rows if panel is None else rows[rows[facet] == panel]
-        for params, line in part.groupby("params"):
+    styles = {}
+    for ax, panel in zip(axes.flat, panels):
+        key = panel if isinstance(panel, tuple) else (panel,)
+        mask = np.ones(len(rows), dtype=bool)
+        for p, v in zip(panel_params, key):
+            mask &= (rows[p] == v).to_numpy()
+        part = rows[mask]
+        for label, line in (part.groupby(line_params, sort=True) if line_params
+                            else [((benchmark.split(".")[-1],), part)]):
+            label = ", ".join(map(str, label if isinstance(label, tuple) else (label,)))
+            colour = styles.setdefault(label, f"C{len(styles) % 10}")
             line = line.sort_values("release_index")
-            label = params if panel is None else ", ".join(
-                p for p in str(params).split(", ") if p != str(panel))
             ax.plot(line["torch_version"].map(position), line["value"], marker="o",
-                    markersize=3, linewidth=1, label=label or benchmark.split(".")[-1])
-        here = marks if panel is None or not len(marks) else marks[marks[facet] == panel]
-        for verdict, symbol in (("regression", "^"), ("improvement", "v")):
+                    markersize=2.5, linewidth=1, color=colour, label=label)
+        here = marks
+        for p, v in zip(panel_params, key):
+            here = here[here[p] == v] if len(here) and p in here else here
+        for verdict, symbol, colour in (("regression", "^", "regression"),
+                                        ("shared", "^", "shared"),
+                                        ("improvement", "v", "improvement")):
             chosen = here[here["verdict"] == verdict] if len(here) else here
             if len(chosen):
                 ax.scatter(chosen["candidate_version"].map(position), chosen["value_cand"],
-                           marker=symbol, s=70, color=VERDICT_COLOURS[verdict], zorder=5,
+                           marker=symbol, s=40, color=VERDICT_COLOURS[colour], zorder=5,
                            label=f"{verdict} vs previous release")
-        ax.set_xticks(range(len(versions)), versions, rotation=30, fontsize=8)
-        ax.set_xlabel("torch release")
-        unit = part["unit"].dropna().iloc[0] if part["unit"].notna().any() else ""
-        ax.set_ylabel(unit)
         if logy:
             ax.set_yscale("log")
-        ax.set_title(f"{facet} = {panel}" if panel is not None else "", fontsize=9)
-        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.32))
+        ax.set_title(", ".join(f"{p}={v}" for p, v in zip(panel_params, key))
+                     if panel_params else "", fontsize=8)
+        ax.tick_params(which="both", labelsize=7)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xticks(range(len(versions)), versions, rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("torch release", fontsize=8)
+    unit = rows["unit"].dropna().iloc[0] if rows["unit"].notna().any() else ""
+    for ax in axes[:, 0]:
+        ax.set_ylabel(unit, fontsize=8)
+    handles, labels = {}, []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+    fig.legend(list(handles.values()), list(handles), loc="lower center",
+               ncol=min(4, len(handles)), fontsize=7, frameon=False,
+               title=", ".join(line_params) or None, title_fontsize=7,
+               bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(benchmark.split(".", 1)[-1], fontsize=10)
-    fig.tight_layout()
+    legend_rows = math.ceil(len(handles) / 4)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * legend_rows, 1, 1))
     return fig
