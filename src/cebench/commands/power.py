@@ -58,8 +58,10 @@ def run(args) -> int:
                                 f"  {line} ({time.monotonic() - start:.0f} s)", flush=True))
     print(power.markdown(power.summarise(trials)))
     if args.write:
+        from cebench.commands.check import _commit
+
         settings = {"draws": args.draws, "seed": args.seed, "series": args.series,
-                    "seconds": round(time.monotonic() - start)}
+                    "seconds": round(time.monotonic() - start), "code_commit": _commit()}
         for machine, part in trials.groupby("machine"):
             path = Path(args.results_dir) / machine / verdicts.TRIALS_FILE
             verdicts.write_trials(path, part, settings)

@@ -78,6 +78,12 @@ def load_notes(machine_dir: Path) -> list[str]:
     return notes
 
 
+def _bold_name(line: str) -> str:
+    """'time rule: a change ...' -> '**time rule**: a change ...'."""
+    name, _, rest = line.partition(":")
+    return f"**{name}**:{rest}"
+
+
 def render(results_dir: Path = RESULTS_DIR) -> str:
     """The page, from the stored trials."""
     rules = rule_lines()
@@ -88,8 +94,8 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
              "",
              "## The rules",
              "",
-             f"- The **{rules['time']}.",
-             f"- The **{rules['count']}.",
+             "- The " + _bold_name(rules["time"]) + ".",
+             "- The " + _bold_name(rules["count"]) + ".",
              "",
              f"Defaults: threshold {DEFAULT_THRESHOLD:.0%}, family-wise error {DEFAULT_ALPHA:g} "
              f"(half for the whole suite's shift, half shared by the benchmarks), count rule "
@@ -113,7 +119,10 @@ def render(results_dir: Path = RESULTS_DIR) -> str:
         series = sorted(set(trials["series"]))
         parts += [f"### {machine}", "",
                   f"{len(trials)} comparisons ({settings.get('draws')} draws per split and "
-                  f"slowdown, 2.5 times as many A/A; seed {settings.get('seed')}), from "
+                  f"slowdown, 2.5 times as many A/A; seed {settings.get('seed')}"
+                  + (f"; the rule of cebench at {settings['code_commit'][:8]}"
+                     if settings.get("code_commit") else "")
+                  + f"; {settings.get('seconds')} s), from "
                   + "; ".join(series) + ". The machine was shared while they ran:", ""]
         parts += [f"- {note}" for note in load_notes(Path(results_dir) / machine)] + [""]
         parts.append(power.markdown(power.summarise(trials)))
