@@ -46,10 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
-from hypothesis import strategies as st
 
-from cebench.cli import main
+pytest.importorskip("hypothesis", reason="Hypothesis is not installed (the dev extra)")
+from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cebench.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MACHINE = "cpu-amd-epyc-2c"
