@@ -161,12 +161,20 @@ def test_levels_and_variances_fit_a_rank_one_model():
 
 
 def test_run_shifts_tau_and_residuals():
-    m = pd.DataFrame({"a": [0.0, 0.2, 0.4], "b": [1.0, 1.2, 1.4], "c": [5.0, np.nan, np.nan]},
-                     index=["r1", "r2", "r3"])
-    shifts = noise.run_shifts(m, {"a", "b", "c"})   # c has one run: no say in the shift
+    five = {k: [v, v + 0.2, v + 0.4] for k, v in zip("abdef", (0.0, 1.0, 2.0, 3.0, 4.0))}
+    m = pd.DataFrame({**five, "c": [5.0, np.nan, np.nan]}, index=["r1", "r2", "r3"])
+    keys = set(m.columns)
+    shifts = noise.run_shifts(m, keys)   # c has one run: no say in the shift
     assert np.allclose(shifts, [-0.2, 0.0, 0.2])
-    ss, dof = noise.group_residuals(m, shifts, [True, True, False])
-    assert np.allclose(ss[["a", "b"]], 0.0) and list(dof) == [2.0, 2.0, 0.0]
+    ss, dof = noise.group_residuals(m, shifts, [True] * 5 + [False])
+    assert np.allclose(ss[list("abdef")], 0.0) and list(dof) == [2.0] * 5 + [0.0]
+    # a run's shift is what its benchmarks share: fewer than five say nothing of it
+    assert noise.MIN_SHIFT_BENCHMARKS == 5
+    four = m.drop(columns=["f"])
+    assert noise.run_shifts(four, keys).isna().all()
+    partly = m.copy()
+    partly.loc["r3", ["a", "b"]] = np.nan  # r3: three benchmarks left
+    assert noise.run_shifts(partly, keys).isna().tolist() == [False, False, True]
     tau, df = noise.pooled_tau([shifts, pd.Series([0.1, np.nan, -0.1])])
     assert df == 3.0 and tau == pytest.approx(math.sqrt((0.08 + 0.02) / 3))
     assert noise.pooled_tau([pd.Series([0.3])]) == (pytest.approx(math.nan, nan_ok=True), 0.0)
@@ -494,6 +502,31 @@ def _relabelled(rows, files, tmp_path, sides: dict[str, tuple[list[str], float]]
             (dest / MACHINE / f"{data['commit_hash'][:8]}-{env}{suffix}.json").write_text(
                 json.dumps(data))
     return dest
+
+
+@pytest.mark.committed
+def test_runs_of_a_benchmark_one_side_lacks_are_not_replicates_of_the_comparison(series,
+                                                                                committed):
+    """Defect: the candidate's side took, for a benchmark only it measured, every run of
+    a series that measured it (in the committed results, bench_control at 97a68a28); the
+    run shifts of those runs, one benchmark each, were that benchmark's noise (tau 52 %
+    instead of 17 %), and the series left the reference. Here: six A/A runs a side, the
+    candidate with six more runs that measured one benchmark the baseline never did."""
+    rows, files = series
+    rest = committed[~committed["file"].isin(files)]
+    a, b = rows[rows["file"].isin(files[:6])], rows[rows["file"].isin(files[6:])]
+    table = compare.compare_frames(a, b, reference=rest)
+    extra = rest[rest["benchmark"] == rest["benchmark"].iloc[0]].copy()
+    extra = extra[extra["file"].isin(sorted(extra["file"].unique())[:6])]
+    extra = extra.assign(benchmark="bench_only.Candidate.time_alone",
+                         key="bench_only.Candidate.time_alone()", kind="time",
+                         value=extra["value"] * np.exp(np.linspace(-1, 1, len(extra))))
+    assert len(extra) >= 6
+    with_extra = compare.compare_frames(a, pd.concat([b, extra]), reference=rest)
+    (before,), (after,) = compare.suites(table), compare.suites(with_extra)
+    assert after.tau == pytest.approx(before.tau) and after.min_detectable == pytest.approx(
+        before.min_detectable)
+    assert compare.outcome(with_extra) == compare.outcome(table) == "ok"
 
 
 @pytest.mark.committed

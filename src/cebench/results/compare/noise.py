@@ -72,17 +72,25 @@ def log_matrix(rows: pd.DataFrame) -> pd.DataFrame:
                                           aggfunc="mean", dropna=False)
 
 
+#: Fewest ``time_`` benchmarks a run shift is the median over: the shift of a run is what
+#: its benchmarks share, and one or two benchmarks' own noise would pass for it.
+MIN_SHIFT_BENCHMARKS = 5
+
+
 def run_shifts(matrix: pd.DataFrame, time_keys) -> pd.Series:
     """The median residual (from the group's means) of each run's ``time_`` benchmarks
-    that the group measured more than once; NaN for a run without one."""
+    that the group measured more than once; NaN for a run with fewer than
+    :data:`MIN_SHIFT_BENCHMARKS` of them."""
     cols = np.array([k in time_keys for k in matrix.columns], dtype=bool)
     y = matrix.to_numpy(dtype=float)[:, cols]
     y = y[:, (~np.isnan(y)).sum(axis=0) >= 2]
     if y.size == 0:
         return pd.Series(np.nan, index=matrix.index)
+    enough = (~np.isnan(y)).sum(axis=1) >= MIN_SHIFT_BENCHMARKS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN runs: NaN, as documented
-        return pd.Series(np.nanmedian(y - np.nanmean(y, axis=0), axis=1), index=matrix.index)
+        shifts = np.nanmedian(y - np.nanmean(y, axis=0), axis=1)
+    return pd.Series(np.where(enough, shifts, np.nan), index=matrix.index)
 
 
 def pooled_tau(shift_sets) -> tuple[float, float]:

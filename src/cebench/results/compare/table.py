@@ -92,7 +92,8 @@ class Sides:
     mean_a: pd.Series
     mean_b: pd.Series
     failed_b: pd.Series
-    files: frozenset
+    files: frozenset  # the runs that measured a benchmark of both sides
+    paired: frozenset  # the benchmarks measured on both sides
 
     @classmethod
     def of(cls, base_rows: pd.DataFrame, cand_rows: pd.DataFrame) -> "Sides":
@@ -114,9 +115,13 @@ class Sides:
 
         mat_a, mean_a, _ = side(base)
         mat_b, mean_b, failed_b = side(cand)
+        # a benchmark one side never measured compares nothing: its runs (e.g. a series of
+        # the candidate's only) are neither a side's replicates nor kept from the reference
+        paired = frozenset(k for k in keys if pd.notna(mean_a[k]) and pd.notna(mean_b[k]))
+        used = every[every["key"].isin(paired)]["file"] if paired else every["file"]
         return cls(info, units, units.isin(EXACT_UNITS),
                    frozenset(every.loc[every["kind"] == "time", "key"]), mat_a, mat_b,
-                   mean_a, mean_b, failed_b, frozenset(base["file"]) | frozenset(cand["file"]))
+                   mean_a, mean_b, failed_b, frozenset(used), paired)
 
     @property
     def noisy(self) -> list[str]:
@@ -207,7 +212,9 @@ def compare_machine(base_rows: pd.DataFrame, cand_rows: pd.DataFrame, machine: s
     if isinstance(reference, pd.DataFrame):
         reference = noise.reference_stats(reference, sides.files)
     noisy = sides.noisy
-    groups = [noise.group_stats(side, mat[noisy], sides.units, sides.time_keys)
+    paired = [k for k in noisy if k in sides.paired]
+    groups = [noise.group_stats(side, mat[paired].loc[lambda m: m.notna().any(axis=1)],
+                                sides.units, sides.time_keys)
               for side, mat in (("baseline", sides.mat_a), ("candidate", sides.mat_b))]
     model = noise.fit(groups + list(reference or []), sides.units[noisy])
     log_thr = math.log1p(threshold)
