@@ -21,6 +21,11 @@ import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
+# The tests read the committed results, never this machine's own runs: the dashboard reads
+# those from $CEBENCH_LOCAL_RESULTS, else .asv/results (where scripts/run-suite.sh writes);
+# here a folder that does not exist (a test of that lookup sets its own).
+os.environ["CEBENCH_LOCAL_RESULTS"] = str(REPO / ".asv" / "no-local-runs-in-tests")
+
 
 @pytest.fixture(scope="session")
 def committed_results(tmp_path_factory) -> pathlib.Path:

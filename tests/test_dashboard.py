@@ -298,8 +298,9 @@ def test_empty_results_are_bad_input_and_no_site_is_written(tmp_path, capsys):
     results.mkdir()
     (results / "benchmarks.json").write_text('{"version": 2}')
     html = tmp_path / "html"
-    assert main(["dashboard", "--results", str(results), "--html", str(html),
-                 "--config", str(REPO / "asv.conf.json"), "--only", "asv,compare"]) == 2
+    assert main(["dashboard", "--local-results", "none", "--results", str(results),
+                 "--html", str(html), "--config", str(REPO / "asv.conf.json"),
+                 "--only", "asv,compare"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == (f"cebench dashboard: error: no asv result files in {results} "
                                  "(<machine>/<run>.json)\n")

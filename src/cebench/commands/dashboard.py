@@ -127,12 +127,12 @@ def build(args) -> int:
     if notebook_dir is not None and not notebook_dir.is_dir():
         raise InputError(f"no analysis folder {notebook_dir}")
     local = _local_results(args, conf)
-    if local is not None:
-        print(f"cebench dashboard: reading {results} and this machine's runs in {local}")
     if set(parts) & {"asv", "analysis", "compare", "findings"}:
         _validate(results, local)
     html = atomic.check_creatable_dir(args.html, "--html")
     check_output_dir(html)
+    if local is not None:  # bad input is one line on stderr: said once the input is good
+        print(f"cebench dashboard: reading {results} and this machine's runs in {local}")
     outcomes = build_dashboard(results, html, conf, parts, notebook_dir, local,
                                log=_progress(parts, html))
     for o in outcomes:
