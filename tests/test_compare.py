@@ -115,6 +115,70 @@ def test_threshold_test_against_its_formulas():
     assert not stats.threshold_test(0.04, 0.0, math.inf, LOG5, 0.001).worse
 
 
+def test_threshold_test_keeps_its_inputs_and_decides_noiseless_runs_by_value():
+    """Every field, for noisy and noiseless (se = 0) changes, worse, better and between."""
+    test = stats.threshold_test(0.5, 0.1, 12.0, LOG5, 0.001)
+    assert (test.delta, test.se, test.df) == (0.5, 0.1, 12.0)
+    for delta, worse, better in ((0.06, True, False), (-0.06, False, True),
+                                 (0.01, False, False), (LOG5, False, False),
+                                 (-LOG5, False, False)):
+        t = stats.threshold_test(delta, 0.0, math.inf, LOG5, 0.001)
+        assert (t.delta, t.se, t.df) == (delta, 0.0, math.inf)
+        assert (t.worse, t.better) == (worse, better), delta
+        assert (t.p_worse, t.p_better) == (0.0 if worse else 1.0, 0.0 if better else 1.0)
+        assert t.t_worse == (math.inf if delta - LOG5 > 0 else -math.inf)
+        assert t.t_better == (math.inf if -delta - LOG5 > 0 else -math.inf)
+        assert (t.low, t.high, t.min_detectable) == (delta, delta, LOG5)
+        assert t.critical == pytest.approx(sps.norm.ppf(0.999))
+
+
+def test_noisy_verdict_words_and_the_exact_change_from_zero():
+    worse = stats.threshold_test(0.5, 0.01, 12.0, LOG5, 0.001)
+    better = stats.threshold_test(-0.5, 0.01, 12.0, LOG5, 0.001)
+    within = stats.threshold_test(0.2, 1.0, 12.0, LOG5, 0.001)
+    assert verdict.noisy_verdict(worse, 0.5, LOG5, False, True) == "regression"
+    assert verdict.noisy_verdict(better, -0.5, LOG5, True, True) == "improvement"
+    assert verdict.noisy_verdict(within, 0.2, LOG5, True, True) == "shared"
+    assert verdict.noisy_verdict(within, 0.2, LOG5, True, False) == "unchanged"  # a ratio
+    assert verdict.noisy_verdict(within, 0.2, LOG5, False, True) == "unchanged"
+    assert verdict.noisy_verdict(within, LOG5, LOG5, True, True) == "unchanged"  # at it
+    assert verdict.noisy_verdict(within, 0.01, LOG5, True, True) == "unchanged"
+    assert verdict.count_verdict(0.0, -1e-3, 0.01) == "improvement"  # from exact 0, down
+    assert verdict.count_verdict(0.0, -1e-3, 0.01, direction=-1) == "regression"
+
+
+def test_the_small_formulas_at_their_edges():
+    from scipy.special import polygamma
+
+    # Welch-Satterthwaite: a part without df adds to the variance, not to the denominator
+    assert stats.satterthwaite([(1.0, 0.0), (1.0, 5.0)]) == pytest.approx(4 / (1 / 5))
+    assert stats.satterthwaite([(0.0, 0.0), (1.0, 5.0)]) == pytest.approx(5.0)
+    assert stats.satterthwaite([(1.0, 0.5), (1.0, 5.0)]) == pytest.approx(4 / (2 + 1 / 5))
+    assert stats.satterthwaite([(1.0, math.inf)]) == math.inf
+    # fewer than one degree of freedom is still a t distribution
+    assert stats.t_quantile(0.9, 0.5) == pytest.approx(sps.t.ppf(0.9, 0.5))
+    assert stats.t_sf(1.0, 0.5) == pytest.approx(sps.t.sf(1.0, 0.5))
+    assert math.isnan(stats.t_quantile(0.9, 0.0)) and math.isnan(stats.t_sf(1.0, 0.0))
+    # trigamma's inverse: inf at and beyond the largest x it solves for
+    assert stats.trigamma_inverse(float(polygamma(1, 1e8))) == math.inf
+    assert stats.trigamma_inverse(float(polygamma(1, 2e8))) == math.inf
+    assert stats.trigamma_inverse(float(polygamma(1, 3.0))) == pytest.approx(3.0)
+    # the median's spread: nothing to spread without changes or runs
+    assert stats.median_spread([], 3) == 0.0 and stats.median_spread([1.0], 0) == 0.0
+    assert stats.median_spread([math.nan], 2) == 0.0
+    assert stats.median_spread([1.0, 3.0], 2) == pytest.approx(math.pi / 2 * 2 / 2)
+
+
+def test_shared_shift_takes_the_median_of_an_odd_count_and_says_improvement():
+    shared = stats.shared_shift([0.1, 0.5, 0.2, 0.4, 0.3], [0.0] * 5, tau=0.01, tau_df=30,
+                                runs_base=6, runs_cand=6, log_threshold=LOG5, level=0.005)
+    assert shared.change == pytest.approx(0.3) and shared.verdict == "regression"
+    faster = stats.shared_shift([-0.1, -0.5, -0.2, -0.4, -0.3], [0.0] * 5, tau=0.01,
+                                tau_df=30, runs_base=6, runs_cand=6, log_threshold=LOG5,
+                                level=0.005)
+    assert faster.change == pytest.approx(-0.3) and faster.verdict == "improvement"
+
+
 def test_shared_shift_formula_and_when_it_cannot_be_tested():
     deltas = [0.1, 0.3, 0.2, 0.25]
     shared = stats.shared_shift(deltas, [0.01] * 4, tau=0.1, tau_df=8, runs_base=3,
