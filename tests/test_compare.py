@@ -169,6 +169,23 @@ def test_the_small_formulas_at_their_edges():
     assert stats.median_spread([1.0, 3.0], 2) == pytest.approx(math.pi / 2 * 2 / 2)
 
 
+def test_the_printed_minimum_for_k_runs_a_side_is_the_shared_tests():
+    """Noise.min_detectable (the notebooks' table of runs a side) is the minimum that
+    shared_shift prints for the same tau, runs and error, at no spread."""
+    machine = noise.Noise(tau=0.15, df=20.0, runs=24, source="test")
+    for k in (3, 6):
+        shared = stats.shared_shift([0.0] * 9, [0.0] * 9, tau=0.15, tau_df=20.0,
+                                    runs_base=k, runs_cand=k, log_threshold=LOG5,
+                                    level=0.01 / 2)
+        assert machine.min_detectable(k, k, 0.01, 0.05) == pytest.approx(
+            math.expm1(shared.test.min_detectable))
+    se = 0.15 * math.sqrt(2 / 3)
+    assert stats.min_detectable(LOG5, se, 20.0, 0.005) == pytest.approx(
+        LOG5 + (sps.t.ppf(0.995, 20) + sps.t.ppf(compare.POWER, 20)) * se)
+    assert machine.min_detectable(3, 3, 0.01, 0.05, spread=0.01) > machine.min_detectable(
+        3, 3, 0.01, 0.05)
+
+
 def test_shared_shift_takes_the_median_of_an_odd_count_and_says_improvement():
     shared = stats.shared_shift([0.1, 0.5, 0.2, 0.4, 0.3], [0.0] * 5, tau=0.01, tau_df=30,
                                 runs_base=6, runs_cand=6, log_threshold=LOG5, level=0.005)
