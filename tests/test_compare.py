@@ -811,6 +811,27 @@ def test_choose_commits_per_benchmark_with_notes_in_full():
     assert len(same) == 2 and len(notes) == 1
 
 
+def test_a_skip_at_a_commit_both_sides_ran_never_masks_a_measurement():
+    a, b = compare.Spec.parse("torch=a"), compare.Spec.parse("torch=b")
+
+    def runs(side, commit, day, names=("x", "y"), status="ok"):
+        return pd.concat([track_rows(side, name, "seconds", [1.0 + day]) for name in names]
+                         ).assign(commit=commit, status=status, date=pd.Timestamp("2026-01-01")
+                                  + pd.Timedelta(days=day), file=f"{commit}-{side}.json")
+
+    # x: measured at c1, skipped at the newer c2 on the baseline; measured at both on the
+    # candidate: the baseline keeps c1's measurement
+    base = pd.concat([runs("a", "c1", 1), runs("a", "c2", 2, names=("x",), status="skipped")])
+    cand = pd.concat([runs("b", "c1", 1), runs("b", "c2", 2)])
+    kept, _, notes = compare.choose_commits(base, cand, a, b)
+    assert set(kept.loc[kept["short_name"] == "C.x", "commit"]) == {"c1"}
+    # w (first by name) only this side measured; y both: the note says 'else its newest'
+    base = pd.concat([runs("a", "c1", 1, names=("w", "y")), runs("a", "c2", 2, names=("y",))])
+    cand = runs("b", "c1", 1, names=("y",))
+    _, _, notes = compare.choose_commits(base, cand, a, b)
+    assert "the newest commit both sides measured, else its newest" in notes[0]
+
+
 def test_copies_keep_the_lowest_replicate_and_drop_nothing_else():
     df = synthetic("a", 2, 1, n=3).assign(file=lambda d: d["file"].map(
         {"a-0.json": "x.json", "a-1.json": "x-r2.json"}))
@@ -823,6 +844,30 @@ def test_copies_keep_the_lowest_replicate_and_drop_nothing_else():
     assert compare.drop_duplicate_runs(df)[0] is df
     empty = df.iloc[:0]
     assert compare.drop_duplicate_runs(empty) == (empty, [])
+
+
+def test_a_copy_is_found_whatever_its_rows_order_and_index_and_the_lowest_replicate_stays():
+    df = synthetic("a", 2, 1, n=3).assign(file=lambda d: d["file"].map(
+        {"a-0.json": "x.json", "a-1.json": "x-r2.json"})).reset_index(drop=True)
+    # the copy's rows in another order, at other index values (as another file loads)
+    copy = df[df["file"] == "x-r2.json"].iloc[::-1].assign(file="y-r9.json")
+    copy.index = copy.index + 1000
+    kept, dropped = compare.drop_duplicate_runs(pd.concat([df, copy]))
+    assert dropped == ["y-r9.json"]
+    # the lower replicate number stays, though its name is the longer one
+    longer = df[df["file"] == "x-r2.json"].assign(file="a-much-longer-name-r2.json")
+    shorter = df[df["file"] == "x-r2.json"].assign(file="b-r7.json")
+    _, dropped = compare.drop_duplicate_runs(pd.concat([longer, shorter]))
+    assert dropped == ["b-r7.json"]
+
+
+def test_an_environment_is_named_literally_not_as_a_pattern():
+    df = synthetic("a", 1, 0, n=3)
+    df = pd.concat([df.assign(env_name="py3.11(x)"), df.assign(env_name="py3x11", file="o.json")])
+    assert set(compare.Spec.parse("env=3.11(").select(df, "baseline")["env_name"]) == {
+        "py3.11(x)"}
+    with pytest.raises(InputError, match="no environment matches '3.11'"):
+        compare.Spec.parse("env=3.11").select(df.assign(env_name="py3x11"), "baseline")
 
 
 def test_select_results_by_machine_and_name_with_params():
