@@ -26,7 +26,7 @@ if [ -z "$PYTHON312" ]; then
     echo "make-gpu-venv: no python3.12 found (set PYTHON312)" >&2
     exit 2
 fi
-# The GPU machine's set; torch as on the development machine (any release works here).
+# The GPU machine's set; torch as run-suite.sh's driver environment (any release works here).
 PACKAGES=(torch==2.13.0 numpy pandas matplotlib scipy nvidia-ml-py pytest triton)
 stamp="$venv/.cebench-gpu-set"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${PACKAGES[*]}" ]; then
