@@ -648,3 +648,13 @@ def test_the_local_runs_are_where_run_suite_writes_them(tmp_path, monkeypatch):
     monkeypatch.setenv("CEBENCH_LOCAL_RESULTS", str(moved))
     assert command._local_results(args, conf) == moved
     assert command._local_results(argparse.Namespace(local_results="none"), conf) is None
+
+
+def test_a_doc_page_names_the_repository_files_it_cannot_link():
+    """docs/verdicts.md links its load records as ../results/...: the site does not hold
+    results/, so the page names the file instead of a link that leads nowhere."""
+    page = reports.doc_page("verdicts", (REPO / "docs" / "verdicts.md").read_text())
+    assert 'href="../results/' not in page
+    assert "<code>results/cpu-amd-epyc-2c/load/91656913-series.csv</code>" in page
+    kept = reports.doc_page("x", "# X\n\n[the site](https://example.org/a) [b](other.html)\n")
+    assert 'href="https://example.org/a"' in kept and 'href="other.html"' in kept

@@ -8,6 +8,7 @@ site builder (:mod:`cebench.publish.dashboard`) writes them.
 from __future__ import annotations
 
 import math
+import re
 
 from cebench.publish import pages
 from cebench.results import rules
@@ -149,9 +150,15 @@ def check_page(report: dict) -> str:
     return pages.page(title, "\n".join(parts), here="cebench/check.html", prefix="../")
 
 
+#: A markdown link from a doc in docs/ to a file of the repository (``](../results/...)``).
+_REPO_LINK = re.compile(r"\[([^\]]+)\]\(\.\./([^)\s]+)\)")
+
+
 def doc_page(name: str, markdown: str) -> str:
     """A generated doc (docs/findings.md, implementations.md, verdicts.md) as rendered from
-    these results: its first heading is the page's title."""
+    these results: its first heading is the page's title; a link to a file of the
+    repository (which the site does not hold) becomes that file's path."""
+    markdown = _REPO_LINK.sub(lambda m: f"{m.group(1)} (`{m.group(2)}`)", markdown)
     lines = markdown.splitlines()
     title = next((line[2:] for line in lines if line.startswith("# ")), name.capitalize())
     body = pages.markdown_to_html("\n".join(line for line in lines if line[2:] != title
