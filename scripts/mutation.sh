@@ -16,7 +16,7 @@
 #
 # MUTATION_JOBS sets the parallel test processes (default: the CPU count). Slow (hours
 # on 2 cores): not part of scripts/test.sh; a scheduled workflow runs it. Survivors
-# that are equivalent to the original are listed, with the reason, in docs/testing.md; the
+# that compute what the original computes are listed, with the reason, in docs/testing.md; the
 # table counts them apart and names every other survivor.
 set -euo pipefail
 # The active virtual environment if there is one (it needs cebench[dev]), else .venv.
