@@ -134,7 +134,25 @@ class InstructionBenchmark:
         return counts["counts"][(self.case.name, pass_)]
 
 
-class ImplBenchmark:
+class _ImplGrid:
+    """The implementation axis x a grid, set by a subclass's class arguments
+    (``class X(ImplBenchmark, grid="...", impls=(...))``): ``params`` are the
+    implementation then the grid's axes (:func:`cebench.grid.cases.impl_asv_params`)."""
+
+    grid: str = ""
+    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
+
+    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
+                          **kwargs):
+        super().__init_subclass__(**kwargs)
+        if impls is not None:
+            cls.impls = tuple(impls)
+        if grid is not None:
+            cls.grid = grid
+            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
+
+
+class ImplBenchmark(_ImplGrid):
     """The implementation axis (cebench.impls) x a grid: ``params`` are the implementation
     then the grid's axes (:func:`cebench.grid.cases.impl_asv_params`).
 
@@ -145,21 +163,10 @@ class ImplBenchmark:
     once: a compiled implementation compiles in ``setup``, outside the timed region.
     """
 
-    grid: str = ""
-    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
     timer = staticmethod(timing.synchronized_clock)
     timeout = 600  # a first torch.compile takes tens of seconds on a 2-core CPU
     cuda_only = False  # skip on the CPU (CUDA-event kernel times, allocator peaks)
     warm = True        # call (and so compile) each pass in setup; False: nothing runs yet
-
-    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
-                          **kwargs):
-        super().__init_subclass__(**kwargs)
-        if impls is not None:
-            cls.impls = tuple(impls)
-        if grid is not None:
-            cls.grid = grid
-            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
 
     def setup(self, *params):
         from cebench import impls
@@ -224,28 +231,17 @@ class ImplBenchmark:
         return memory.allocator_peak(self.calls[pass_, True]).peak_allocated_delta_bytes
 
 
-class ImplInstructionBenchmark:
+class ImplInstructionBenchmark(_ImplGrid):
     """Instruction counts per implementation under valgrind (cebench.impls.instructions):
     ``setup_cache`` counts every CPU-runnable (implementation, case) of the grid and both
     passes in one valgrind process per asv environment; ``CEBENCH_INSTRUCTIONS_MATCH`` (a
     regex on the case name) limits it as for :class:`InstructionBenchmark` (``^$``: none).
     """
 
-    grid: str = ""
-    impls: tuple[str, ...] = cases.IMPLEMENTATIONS
     unit = "instructions"
     rounds = 1
     repeat = 1
     number = 1
-
-    def __init_subclass__(cls, grid: str | None = None, impls: tuple[str, ...] | None = None,
-                          **kwargs):
-        super().__init_subclass__(**kwargs)
-        if impls is not None:
-            cls.impls = tuple(impls)
-        if grid is not None:
-            cls.grid = grid
-            cls.params, cls.param_names = cases.impl_asv_params(grid, cls.impls)
 
     def setup_cache(self) -> dict:
         from cebench import impls

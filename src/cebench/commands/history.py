@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cebench import history
 from cebench.errors import EXIT_INCONCLUSIVE, EXIT_OK, InputError
+from cebench.publish.notebooks import duration
 
 NAME = "history"
 HELP = "run the suite on a series of torch releases (one environment at a time)"
@@ -67,14 +68,6 @@ def _git(repo: Path, *args: str) -> str:
 TIMINGS_FILE = "timings.json"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 class Progress:
     """Prints history's progress lines, each asv run's start with its place in the plan and
     an estimate (:meth:`guess`; the times of the previous history are kept in
@@ -102,7 +95,7 @@ class Progress:
     def plan_line(self) -> str:
         known = [self.previous[k] for k in self.runs if k in self.previous]
         if len(known) == len(self.runs):
-            return (f"history: {len(self.runs)} asv runs; about {_duration(sum(known))} in all, "
+            return (f"history: {len(self.runs)} asv runs; about {duration(sum(known))} in all, "
                     "as last time")
         return (f"history: {len(self.runs)} asv runs; estimates follow from the first run's "
                 "time")
@@ -116,9 +109,9 @@ class Progress:
             left = [self.guess(k) for k in self.runs if k not in self.done]
             words = f"[{place}/{len(self.runs)}]"
             if mine is not None:
-                words += f" about {_duration(mine)}"
+                words += f" about {duration(mine)}"
                 if all(x is not None for x in left):
-                    words += f", {_duration(sum(left))} left in all"
+                    words += f", {duration(sum(left))} left in all"
             line = f"{line} {words}"
         elif end:
             self.done[f"{end.group(1)} run {end.group(2)}"] = float(end.group(3))

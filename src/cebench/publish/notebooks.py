@@ -234,7 +234,12 @@ def previous_timings(out_dir: Path) -> dict[str, float]:
 
 
 def duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    """'40 s', '12 min' or '2.5 h': a time for a progress line."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def estimate(name: str, done: dict[str, float], previous: dict[str, float]) -> str:
